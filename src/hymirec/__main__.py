@@ -1,0 +1,3 @@
+from hymirec.cli import main
+
+raise SystemExit(main())

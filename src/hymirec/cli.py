@@ -1,0 +1,49 @@
+"""The ``hymirec`` command: one sub-command per part of the system."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from hymirec import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hymirec.codebook.cli import register as register_codebook
+    from hymirec.data.cli import register as register_data
+    from hymirec.training.cli import register as register_training
+
+    parser = argparse.ArgumentParser(
+        prog="hymirec",
+        description="Hybrid multi-interest sequential recommendation: data, training, "
+        "evaluation and the residual codebook.",
+    )
+    parser.add_argument("--version", action="version", version=f"hymirec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_data(sub)
+    register_training(sub)
+    register_codebook(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; each sub-command stores its handler as ``args.func`` and returns an exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # Library errors (DataError, ConfigError, CodebookError, ...) are ValueErrors whose
+        # message is written for the user: print it instead of a traceback.
+        print(f"hymirec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
