@@ -1,0 +1,57 @@
+"""Sequential recommenders and the registry that builds them by name.
+
+``MODELS`` maps each name usable in a config file to its ``(ConfigClass, ModelClass)`` pair; every
+model class is constructed as ``ModelClass(config, n_items, max_len)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hymirec.config import ConfigError, from_dict, to_dict
+from hymirec.models.base import SequentialRecommender
+from hymirec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from hymirec.models.hstu import HSTU, HSTUConfig
+from hymirec.models.sasrec import SASRec, SASRecConfig
+
+MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
+    "sasrec": (SASRecConfig, SASRec),
+    "gru4rec": (GRU4RecConfig, GRU4Rec),
+    "hstu": (HSTUConfig, HSTU),
+}
+
+
+def build_model(
+    name: str, config: dict[str, Any] | Any, n_items: int, max_len: int
+) -> SequentialRecommender:
+    """Build model ``name`` from a config mapping (or that model's config dataclass).
+
+    The config always goes through ``hymirec.config.from_dict``, so unknown keys, ill-typed values
+    and settings the config's ``validate`` rejects raise ``ConfigError`` naming the problem.
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; known models are {sorted(MODELS)}")
+    config_cls, model_cls = MODELS[name]
+    if dataclasses.is_dataclass(config):
+        if not isinstance(config, config_cls):
+            raise ConfigError(
+                f"model {name!r} takes a {config_cls.__name__}, got {type(config).__name__}"
+            )
+        config = to_dict(config)
+    if n_items < 1 or max_len < 1:
+        raise ValueError(f"n_items and max_len must be positive, got {n_items} and {max_len}")
+    return model_cls(from_dict(config_cls, config, where=f"{name} config"), n_items, max_len)
+
+
+__all__ = [
+    "MODELS",
+    "GRU4Rec",
+    "GRU4RecConfig",
+    "HSTU",
+    "HSTUConfig",
+    "SASRec",
+    "SASRecConfig",
+    "SequentialRecommender",
+    "build_model",
+]

@@ -1,0 +1,29 @@
+# Two entry points (see README): `make quickstart` runs the main job, `make test` the test suite.
+# Both create the virtual environment in .venv on first use from the pinned pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install quickstart test benchmark-baselines benchmark-codebook
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+quickstart: install
+	$(BIN)/hymirec data fetch movielens-100k
+	$(BIN)/hymirec train --config configs/quick/sasrec_ml100k.yaml --overwrite
+
+test: install
+	$(BIN)/python -m pytest
+
+benchmark-baselines: install
+	$(BIN)/python benchmarks/baselines_ml100k.py
+
+benchmark-codebook: install
+	$(BIN)/python -m pip install --quiet -e ".[text]"
+	$(BIN)/python benchmarks/codebook.py

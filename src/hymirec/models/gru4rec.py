@@ -1,0 +1,64 @@
+"""GRU4Rec: session-based recommendation with recurrent networks (Hidasi et al., ICLR 2016).
+
+Item embeddings pass through a GRU; a linear layer maps each hidden state back to the item
+embedding space, where candidates are scored against the input table. A left-to-right recurrence
+is causal by construction, and with right padding the padded steps come after every real one, so
+they cannot reach a real position's output. Defaults follow RecBole's GRU4Rec (embedding 64,
+hidden 128, one layer, dropout 0.3), the configuration most published comparisons use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hymirec.models.base import SequentialRecommender
+from hymirec.models.layers import item_table
+
+
+@dataclass
+class GRU4RecConfig:
+    """GRU4Rec hyper-parameters."""
+
+    dim: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.3
+
+    def validate(self) -> None:
+        """Raise ValueError for settings no model can be built from."""
+        for name in ("dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class GRU4Rec(SequentialRecommender):
+    """GRU over item embeddings; timestamps are accepted for the common contract and ignored."""
+
+    def __init__(self, config: GRU4RecConfig, n_items: int, max_len: int) -> None:
+        super().__init__(n_items, max_len)
+        self.config = config
+        self.items = item_table(n_items, config.dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.gru = nn.GRU(
+            config.dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            # nn.GRU warns about (and ignores) inter-layer dropout with a single layer.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.proj = nn.Linear(config.hidden_size, config.dim)
+
+    def forward(self, items: torch.Tensor, timestamps: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` item ids (right-padded with 0) -> ``[B, L, dim]`` hidden states."""
+        hidden, _ = self.gru(self.dropout(self.items(items)))
+        return self.proj(hidden)
+
+    def item_embeddings(self) -> torch.Tensor:
+        """The input item table, ``[n_items + 1, dim]``."""
+        return self.items.weight

@@ -1,0 +1,79 @@
+"""Building blocks shared by the ID-based sequential recommenders.
+
+Only pieces that more than one model genuinely uses live here: the item table, the
+item-plus-position input of the transformer models (SASRec and HSTU read the same input in the
+reference implementation), and the causal-and-padding attention mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def item_table(n_items: int, dim: int) -> nn.Embedding:
+    """An ``[n_items + 1, dim]`` item embedding table whose row 0 (padding) is zero and frozen.
+
+    Initialised N(0, 0.02) truncated at two standard deviations, as in the generative-recommenders
+    reference whose published numbers we compare against.
+    """
+    table = nn.Embedding(n_items + 1, dim, padding_idx=0)
+    nn.init.trunc_normal_(table.weight, std=0.02, a=-0.04, b=0.04)
+    with torch.no_grad():
+        # The init above overwrote the zero row that padding_idx set up.
+        table.weight[0].zero_()
+    return table
+
+
+def attention_mask(items: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` item ids -> ``[B, 1, L, L]`` bool, True where query ``i`` may read key ``j``.
+
+    A key is readable when it is not in the future (``j <= i``) and is a real item (id != 0).
+    Every query may also read itself: that only matters for padded queries of an all-padding
+    row, whose softmax would otherwise be over nothing (NaN, which poisons the backward pass
+    even though those outputs are discarded); real queries always read themselves anyway.
+    """
+    length = items.shape[1]
+    positions = torch.arange(length, device=items.device)
+    causal = positions[None, :] <= positions[:, None]
+    itself = positions[None, :] == positions[:, None]
+    real_key = (items != 0)[:, None, None, :]
+    return causal & (real_key | itself)
+
+
+class SequenceInput(nn.Module):
+    """Item embedding scaled by ``sqrt(dim)`` plus a learned absolute position embedding.
+
+    This is the SASRec input (Kang & McAuley 2018), which the HSTU reference reuses. Padded
+    positions are zeroed so that nothing about padding can enter a model through its input.
+    """
+
+    def __init__(
+        self, n_items: int, max_len: int, dim: int, dropout: float, positional: bool = True
+    ) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.scale = math.sqrt(dim)
+        self.items = item_table(n_items, dim)
+        self.positions = nn.Embedding(max_len, dim) if positional else None
+        if self.positions is not None:
+            # Same scale as the scaled item vectors, so neither term swamps the other at init.
+            nn.init.trunc_normal_(
+                self.positions.weight, std=1 / self.scale, a=-2 / self.scale, b=2 / self.scale
+            )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` item ids (``L <= max_len``) -> ``[B, L, dim]``."""
+        length = items.shape[1]
+        if length > self.max_len:
+            raise ValueError(
+                f"sequence length {length} exceeds the model's max_len {self.max_len}"
+            )
+        x = self.items(items) * self.scale
+        if self.positions is not None:
+            x = x + self.positions(torch.arange(length, device=items.device))
+        x = self.dropout(x)
+        return x * (items != 0).unsqueeze(-1).to(x.dtype)

@@ -1,0 +1,111 @@
+"""The experiment configuration: what data, which model, how to train, how to evaluate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from hymirec.evaluation.metrics import DEFAULT_KS
+
+
+@dataclass
+class DataConfig:
+    """Which dataset (a name in the data directory or a canonical dataset folder)."""
+
+    dataset: str = "movielens-100k"
+    data_dir: str | None = None
+    max_len: int = 200
+
+    def validate(self) -> None:
+        if self.max_len < 1:
+            raise ValueError(f"data.max_len must be >= 1, got {self.max_len}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser, loss and schedule settings shared by every trainable model."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    num_negatives: int = 128
+    temperature: float = 0.05
+    learnable_temperature: bool = False
+    max_logit_scale: float = 100.0
+    patience: int = 20
+    grad_clip: float | None = None
+    seed: int = 42
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "num_negatives", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.temperature <= 0:
+            raise ValueError("train.lr and train.temperature must be > 0")
+
+
+@dataclass
+class EvalConfig:
+    """Full-ranking evaluation settings (see ``hymirec.evaluation``)."""
+
+    ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS))
+    mask_history: bool = True
+    batch_size: int = 1024
+
+    def validate(self) -> None:
+        if 10 not in self.ks:
+            raise ValueError("eval.ks must contain 10: model selection uses validation NDCG@10")
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment. ``model`` holds ``name`` plus that model's own settings, which are
+    checked against the model's config dataclass (unknown keys are rejected there)."""
+
+    name: str = "experiment"
+    out_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "sasrec"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        from hymirec.models import MODELS
+
+        name = self.model.get("name")
+        if name == "mostpop":
+            if set(self.model) != {"name"}:
+                raise ValueError("model: mostpop takes no settings besides name")
+            return
+        if name not in MODELS:
+            raise ValueError(f"model.name {name!r} is unknown; choose one of {['mostpop', *MODELS]}")
+        from_dict(MODELS[name][0], self.model_settings(), f"model ({name})")
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    def model_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model.items() if k != "name"}
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+
+def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML experiment file (or the defaults), then apply ``section.key=value`` overrides."""
+    data = load_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides or [])
+    return from_dict(ExperimentConfig, data, str(path) if path else "config")
+
+
+def dump_experiment(config: ExperimentConfig) -> dict[str, Any]:
+    return to_dict(config)
+
+
+__all__ = ["ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "TrainConfig", "load_experiment"]

@@ -1,0 +1,93 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hymirec.evaluation.evaluator import Evaluator
+from hymirec.evaluation.metrics import metrics_from_ranks
+
+
+def _items(scores):
+    # Item vectors whose dot product with the user vector [1] is the given score; row 0 = padding.
+    return torch.tensor([[0.0]] + [[s] for s in scores])
+
+
+def test_known_ranks_and_ties_count_against_the_model():
+    items = _items([0.9, 0.5, 0.5, 0.1])  # items 1..4
+    users = torch.ones(3, 1)
+    ev = Evaluator(ks=[1, 2, 3], mask_history=False)
+    res = ev.evaluate(users, items, np.array([1, 2, 4]), [np.array([], int)] * 3)
+    # item 2 ties with item 3 -> rank 3 (both others >= it: items 1 and 3), item 4 last.
+    assert res.ranks.tolist() == [1, 3, 4]
+    assert res.metrics["recall@1"] == pytest.approx(1 / 3)
+    assert res.metrics["recall@3"] == pytest.approx(2 / 3)
+    assert res.metrics["ndcg@3"] == pytest.approx((1 + 1 / math.log2(4)) / 3)
+
+
+def test_all_equal_scores_get_the_worst_rank():
+    items = _items([0.0] * 10)
+    res = Evaluator(ks=[10]).evaluate(torch.ones(1, 1), items, np.array([4]), [np.array([], int)])
+    assert res.ranks.tolist() == [10]
+
+
+def test_history_masking_and_the_unmasked_option():
+    items = _items([0.9, 0.8, 0.7, 0.1])
+    hist = [np.array([1, 2])]
+    masked = Evaluator(ks=[10], mask_history=True).evaluate(torch.ones(1, 1), items, np.array([3]), hist)
+    unmasked = Evaluator(ks=[10], mask_history=False).evaluate(torch.ones(1, 1), items, np.array([3]), hist)
+    assert masked.ranks.tolist() == [1]
+    assert unmasked.ranks.tolist() == [3]
+
+
+def test_reconsumed_target_is_not_masked():
+    items = _items([0.9, 0.8, 0.7])
+    res = Evaluator(ks=[10]).evaluate(torch.ones(1, 1), items, np.array([2]), [np.array([1, 2])])
+    assert res.ranks.tolist() == [1]
+
+
+def test_padding_item_is_never_ranked():
+    items = torch.tensor([[100.0], [0.5], [0.4]])
+    res = Evaluator(ks=[10], mask_history=False).evaluate(torch.ones(1, 1), items, np.array([1]), [np.array([], int)])
+    assert res.ranks.tolist() == [1]
+
+
+def test_multi_interest_scores_by_max_over_interests():
+    items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.6]])
+    users = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # two interests
+    ev = Evaluator(ks=[10], mask_history=False)
+    # Item 2 scores 1.0 through the second interest, item 3 scores 0.6: rank 2 (tie with item 1).
+    assert ev.evaluate(users, items, np.array([2]), [np.array([], int)]).ranks.tolist() == [2]
+    single = ev.evaluate(users[:, 0], items, np.array([2]), [np.array([], int)])
+    assert single.ranks.tolist() == [3]
+
+
+def test_batching_does_not_change_results():
+    g = torch.Generator().manual_seed(0)
+    users, items = torch.randn(50, 8, generator=g), torch.randn(101, 8, generator=g)
+    targets = np.random.default_rng(0).integers(1, 101, 50)
+    hist = [np.random.default_rng(i).integers(1, 101, 5) for i in range(50)]
+    a = Evaluator(batch_size=7).evaluate(users, items, targets, hist)
+    b = Evaluator(batch_size=1000).evaluate(users, items, targets, hist)
+    assert np.array_equal(a.ranks, b.ranks)
+
+
+def test_metrics_from_ranks_known_values():
+    m = metrics_from_ranks(np.array([1, 2, 11, 300]), ks=[10, 200])
+    assert m["recall@10"] == 0.5 and m["recall@200"] == 0.75
+    assert m["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 4)
+
+
+@pytest.mark.parametrize(
+    "users,items,targets,match",
+    [
+        (torch.ones(1, 2), torch.ones(3, 3), [1], "dimension"),
+        (torch.ones(1, 1), torch.ones(3, 1), [3], "targets must be item ids"),
+        (torch.ones(1, 1), torch.ones(3, 1), [0], "targets must be item ids"),
+        (torch.full((1, 1), float("nan")), torch.ones(3, 1), [1], "NaN"),
+        (torch.ones(2, 1), torch.ones(3, 1), [1], "targets"),
+    ],
+)
+def test_bad_input_errors(users, items, targets, match):
+    with pytest.raises(ValueError, match=match):
+        Evaluator().evaluate(users, items, np.array(targets), [np.array([], int)] * len(targets))

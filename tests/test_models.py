@@ -1,0 +1,186 @@
+"""Contract tests for the ID-based sequential recommenders (SASRec, GRU4Rec, HSTU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hymirec.config import ConfigError
+from hymirec.models import MODELS, HSTUConfig, SASRecConfig, build_model
+
+N_ITEMS = 30
+MAX_LEN = 12
+
+# Tiny settings so that the whole file runs in seconds.
+TINY = {
+    "sasrec": {"dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 16},
+    "gru4rec": {"dim": 8, "hidden_size": 12, "num_layers": 2},
+    "hstu": {"dim": 8, "num_layers": 2, "num_heads": 2, "linear_dim": 4, "attention_dim": 4},
+}
+
+
+def make(name: str, **overrides):
+    torch.manual_seed(0)
+    model = build_model(name, {**TINY[name], **overrides}, N_ITEMS, MAX_LEN)
+    return model.eval()
+
+
+def batch(lengths: list[int], length: int | None = None, seed: int = 1):
+    """Right-padded random items and increasing timestamps for sequences of ``lengths``."""
+    gen = torch.Generator().manual_seed(seed)
+    length = length or max(lengths)
+    items = torch.zeros(len(lengths), length, dtype=torch.long)
+    stamps = torch.zeros(len(lengths), length, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        items[row, :n] = torch.randint(1, N_ITEMS + 1, (n,), generator=gen)
+        gaps = torch.randint(1, 10**6, (n,), generator=gen)
+        stamps[row, :n] = 10**9 + torch.cumsum(gaps, 0)
+    return items, stamps, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_output_and_item_table_shapes(name):
+    model = make(name)
+    items, stamps, _ = batch([5, 9, 3])
+    dim = TINY[name]["dim"]
+    assert model(items, stamps).shape == (3, 9, dim)
+    assert model.item_embeddings().shape == (N_ITEMS + 1, dim)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_causal_in_items_and_timestamps(name):
+    model = make(name)
+    items, stamps, _ = batch([MAX_LEN, MAX_LEN])
+    base = model(items, stamps)
+    for t in range(MAX_LEN):
+        changed_items = items.clone()
+        changed_items[:, t] = changed_items[:, t] % N_ITEMS + 1
+        changed_stamps = stamps.clone()
+        changed_stamps[:, t:] += 7 * 86400 * (t + 1)
+        for args in ((changed_items, stamps), (items, changed_stamps)):
+            out = model(*args)
+            torch.testing.assert_close(out[:, :t], base[:, :t], atol=1e-6, rtol=0)
+        # The changed position itself must see the change (guards against a vacuous test).
+        assert not torch.allclose(model(changed_items, stamps)[:, t], base[:, t])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_padding_invariance(name):
+    model = make(name)
+    items, stamps, lengths = batch([7, 4])
+    alone = model(items, stamps)
+    longer_items, longer_stamps, _ = batch([7, 4], length=MAX_LEN)
+    assert torch.equal(longer_items[:, :7], items)
+    padded = model(longer_items, longer_stamps)
+    for row, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(padded[row, :n], alone[row, :n], atol=1e-6, rtol=1e-5)
+    # A sequence gives the same outputs whatever its batch companions are.
+    solo = model(items[1:, :4], stamps[1:, :4])
+    torch.testing.assert_close(solo[0], alone[1, :4], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_empty_sequence_gives_finite_gradients(name):
+    model = make(name).train()
+    items, stamps, _ = batch([5, 1], length=6)
+    items[1] = 0
+    stamps[1] = 0
+    out = model(items, stamps)
+    out[0, :5].sum().backward()
+    for param in model.parameters():
+        assert param.grad is None or torch.isfinite(param.grad).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_gradients_reach_every_parameter(name):
+    model = make(name, dropout=0.1).train()
+    items, stamps, lengths = batch([MAX_LEN, 6, 9])
+    hidden = model(items, stamps)
+    logits = hidden @ model.item_embeddings().T
+    targets = torch.roll(items, -1, dims=1)
+    valid = torch.arange(items.shape[1])[None, :] < (lengths[:, None] - 1)
+    loss = torch.nn.functional.cross_entropy(logits[valid], targets[valid])
+    loss.backward()
+    for pname, param in model.named_parameters():
+        assert param.grad is not None, pname
+        assert torch.isfinite(param.grad).all(), pname
+        assert param.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_user_embeddings_take_last_real_position(name):
+    model = make(name)
+    items, stamps, lengths = batch([5, 9, 1])
+    hidden = model(items, stamps)
+    users = model.user_embeddings(items, stamps, lengths)
+    for row, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(users[row], hidden[row, n - 1])
+
+
+def test_sequences_longer_than_max_len_are_refused():
+    model = make("sasrec")
+    items = torch.ones(1, MAX_LEN + 1, dtype=torch.long)
+    with pytest.raises(ValueError, match="max_len"):
+        model(items, items)
+
+
+def test_hstu_uses_timestamps():
+    model = make("hstu")
+    items, stamps, _ = batch([MAX_LEN])
+    base = model(items, stamps)
+    # Stretch every gap: only the relative time bias can see this.
+    stretched = stamps[0, 0] + (stamps - stamps[0, 0]) * 50
+    assert not torch.allclose(model(items, stretched), base, atol=1e-5)
+    # A uniform shift leaves all gaps, and so the outputs, unchanged.
+    torch.testing.assert_close(model(items, stamps + 12345), base)
+
+
+def test_hstu_relative_bias_is_applied():
+    model = make("hstu")
+    items, stamps, _ = batch([MAX_LEN, 8])
+    base = model(items, stamps)
+    for param_name in ("position", "time"):
+        zeroed = make("hstu")
+        with torch.no_grad():
+            for layer in zeroed.layers:
+                getattr(layer.rab, param_name).zero_()
+        assert not torch.allclose(zeroed(items, stamps), base, atol=1e-5), param_name
+
+
+def test_hstu_without_relative_bias_ignores_timestamps():
+    model = make("hstu", relative_attention_bias=False)
+    assert all(layer.rab is None for layer in model.layers)
+    items, stamps, _ = batch([MAX_LEN])
+    torch.testing.assert_close(model(items, stamps * 3), model(items, stamps))
+
+
+def test_time_buckets_are_logarithmic_and_clipped():
+    from hymirec.models.hstu import time_buckets
+
+    stamps = torch.tensor([[0, 1, 2, 100, 10**6, 10**18]])
+    buckets = time_buckets(stamps, num_buckets=100)
+    assert buckets[0, 0].tolist() == [0, 0, 2, 15, 45, 100]
+    assert torch.equal(buckets, buckets.transpose(1, 2))
+
+
+def test_build_model_rejects_unknown_names_and_keys():
+    with pytest.raises(ValueError, match=r"unknown model 'bert4rec'.*gru4rec.*hstu.*sasrec"):
+        build_model("bert4rec", {}, N_ITEMS, MAX_LEN)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['dimm'\].*allowed keys"):
+        build_model("sasrec", {"dimm": 8}, N_ITEMS, MAX_LEN)
+    with pytest.raises(ConfigError, match="divisible by num_heads"):
+        build_model("sasrec", {"dim": 10, "num_heads": 3}, N_ITEMS, MAX_LEN)
+    with pytest.raises(ConfigError, match="dropout"):
+        build_model("gru4rec", {"dropout": 1.5}, N_ITEMS, MAX_LEN)
+    with pytest.raises(ConfigError, match="expected an integer"):
+        build_model("hstu", {"dim": "big"}, N_ITEMS, MAX_LEN)
+    with pytest.raises(ConfigError, match="takes a HSTUConfig"):
+        build_model("hstu", SASRecConfig(), N_ITEMS, MAX_LEN)
+
+
+def test_build_model_accepts_defaults_and_dataclasses():
+    for name, (config_cls, model_cls) in MODELS.items():
+        assert isinstance(build_model(name, {}, N_ITEMS, MAX_LEN), model_cls)
+        model = build_model(name, config_cls(), N_ITEMS, MAX_LEN)
+        assert model.config == config_cls()
+    assert build_model("hstu", HSTUConfig(num_heads=2), N_ITEMS, MAX_LEN).config.num_heads == 2
