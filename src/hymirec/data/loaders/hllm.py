@@ -1,0 +1,40 @@
+"""The HLLM / PixelRec CSV layout: an interactions CSV with header ``item_id,user_id,timestamp``
+and an items CSV with header ``item_id,title,tag,description`` (UTF-8, standard CSV quoting, so
+descriptions may hold commas and line breaks). Extra columns are ignored; column order is free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hymirec.data.dataset import InteractionDataset
+from hymirec.data.loaders.build import InteractionTable, ItemTable, LoadOptions, build_dataset
+from hymirec.data.loaders.table import read_delimited
+
+HLLM_TEXT_FIELDS = ("title", "tag", "description")
+
+
+def load_hllm_csv(
+    interactions: str | Path,
+    items: str | Path,
+    *,
+    name: str,
+    text_fields: Sequence[str] = HLLM_TEXT_FIELDS,
+    options: LoadOptions = LoadOptions(),
+) -> InteractionDataset:
+    """Load the two CSV files; ``text_fields`` are the item columns used as text (all required).
+
+    Items are numbered in order of first appearance in the items CSV, users in order of first
+    appearance in the interactions CSV; interaction rows keep file order.
+    """
+    inter = read_delimited(interactions, sep=",", quoted=True)
+    inter.require(["item_id", "user_id", "timestamp"])
+    item_rows = read_delimited(items, sep=",", quoted=True)
+    item_rows.require(["item_id", *text_fields])
+    return build_dataset(
+        name,
+        ItemTable(item_rows, "item_id", {f: item_rows.frame[f] for f in text_fields}),
+        InteractionTable(inter, "user_id", "item_id", "timestamp"),
+        options,
+    )

@@ -1,0 +1,92 @@
+"""A few MovieLens-100K rows in both raw layouts (GroupLens and RecBole), written by hand in the
+real files' formats, including their quirks: a title with two parenthesised groups, a ``(V)``
+suffix after the year, a release date whose year differs from the title's, the ``unknown`` movie
+(RecBole: ``unkonwn``), a latin-1 title, and users with several ratings at one timestamp."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+_FLAGS = (
+    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
+    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+
+
+def _flags(*genres: str) -> str:
+    return "|".join("1" if g in genres else "0" for g in _FLAGS)
+
+
+# (id, GroupLens title, release date, genres, RecBole title, RecBole year)
+MOVIES = [
+    (1, "Toy Story (1995)", "01-Jan-1995", ("Animation", "Children's", "Comedy"), "Toy Story", "1995"),
+    (6, "Shanghai Triad (Yao a yao yao dao waipo qiao) (1995)", "01-Jan-1995", ("Drama",),
+     "Shanghai Triad (Yao a yao yao dao waipo qiao)", "1995"),
+    (10, "Richard III (1995)", "22-Jan-1996", ("Drama", "War"), "Richard III", "1995"),
+    (267, "unknown", "", ("unknown",), "unkonwn", "unkonwn"),
+    (543, "Misérables, Les (1995)", "01-Jan-1995", ("Drama", "Musical"), "Misérables, Les", "1995"),
+    (1373, "Good Morning (1971)", "4-Feb-1971", ("unknown",), "Good Morning", "1971"),
+    (1412, "Land Before Time III: The Time of the Great Giving (1995) (V)", "01-Jan-1995",
+     ("Animation", "Children's"), "Land Before Time III: The Time of the Great Giving (1995)", "V"),
+]  # fmt: skip
+
+# user, item, rating, timestamp: source order, with time going backwards and ties within a user.
+RATINGS = [
+    (196, 10, 3, 881250949),
+    (186, 1, 3, 891717742),
+    (196, 6, 1, 881250949),
+    (22, 543, 2, 878887116),
+    (186, 1412, 1, 884182806),
+    (196, 1, 4, 881250949),
+    (22, 267, 5, 875000000),
+]
+
+EXPECTED_TEXT = {
+    1: ("Toy Story", "1995", "Animation, Children's, Comedy"),
+    6: ("Shanghai Triad (Yao a yao yao dao waipo qiao)", "1995", "Drama"),
+    10: ("Richard III", "1995", "Drama, War"),
+    267: ("unknown", "", "unknown"),
+    543: ("Misérables, Les", "1995", "Drama, Musical"),
+    1373: ("Good Morning", "1971", "unknown"),
+    1412: (
+        "Land Before Time III: The Time of the Great Giving (V)",
+        "1995",
+        "Animation, Children's",
+    ),
+}
+
+
+def write_grouplens(folder: Path) -> Path:
+    """``u.data`` + ``u.item`` (latin-1) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in RATINGS))
+    lines = [
+        f"{i}|{title}|{date}||http://us.imdb.com/x|{_flags(*genres)}\n"
+        for i, title, date, genres, _, _ in MOVIES
+    ]
+    (folder / "u.item").write_bytes("".join(lines).encode("latin-1"))
+    return folder
+
+
+def write_recbole(folder: Path) -> Path:
+    """``ml-100k.inter`` + ``ml-100k.item`` (UTF-8, typed headers) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+    inter += "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in RATINGS)
+    (folder / "ml-100k.inter").write_text(inter, encoding="utf-8")
+    item = "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+    item += "".join(
+        f"{i}\t{title}\t{year}\t{' '.join(genres)}\n" for i, _, _, genres, title, year in MOVIES
+    )
+    (folder / "ml-100k.item").write_text(item, encoding="utf-8")
+    return folder
+
+
+def write_grouplens_zip(path: Path) -> Path:
+    """A zip laid out like GroupLens' ``ml-100k.zip`` (files under ``ml-100k/``)."""
+    source = write_grouplens(path.parent / "grouplens-src")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("u.data", "u.item"):
+            zf.write(source / name, f"ml-100k/{name}")
+    return path
