@@ -117,6 +117,21 @@ def test_user_embeddings_take_last_real_position(name):
         torch.testing.assert_close(users[row], hidden[row, n - 1])
 
 
+def test_attention_mask_is_causal_and_skips_padding_keys():
+    from hymirec.models.layers import attention_mask
+
+    mask = attention_mask(torch.tensor([[4, 2, 0, 0], [0, 0, 0, 0]]))
+    assert mask.shape == (2, 1, 4, 4)
+    assert mask[0, 0].tolist() == [
+        [True, False, False, False],
+        [True, True, False, False],
+        [True, True, True, False],  # a padded query reads the real keys and itself only
+        [True, True, False, True],
+    ]
+    # An all-padding row still has one readable key per query, so a softmax stays finite.
+    assert torch.equal(mask[1, 0], torch.eye(4, dtype=torch.bool))
+
+
 def test_sequences_longer_than_max_len_are_refused():
     model = make("sasrec")
     items = torch.ones(1, MAX_LEN + 1, dtype=torch.long)

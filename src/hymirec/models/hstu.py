@@ -60,7 +60,10 @@ class HSTUConfig:
 
 
 def time_buckets(timestamps: torch.Tensor, num_buckets: int) -> torch.Tensor:
-    """``[B, L]`` int64 seconds -> ``[B, L, L]`` bucket of ``|t_i - t_j|`` in ``[0, num_buckets]``."""
+    """``[B, L]`` int64 seconds -> ``[B, L, L]`` log-bucket of ``|t_i - t_j|``.
+
+    Buckets run from 0 (gaps of 0 or 1 s) to ``num_buckets``, into which longer gaps are clipped.
+    """
     gap = (timestamps[:, :, None] - timestamps[:, None, :]).abs().clamp(min=1)
     return (gap.float().log() / _TIME_BUCKET_WIDTH).long().clamp(max=num_buckets)
 
@@ -75,8 +78,12 @@ class RelativeAttentionBias(nn.Module):
         self.time = nn.Parameter(torch.empty(num_time_buckets + 1).normal_(std=0.02))
 
     def forward(self, offsets: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
-        """``offsets`` ``[L, L]``, ``buckets`` ``[B, L, L]`` -> bias ``[B, 1, L, L]`` (shared by heads)."""
-        return (self.position[offsets] + self.time[buckets]).unsqueeze(1)
+        """``offsets`` ``[L, L]``, ``buckets`` ``[B, L, L]`` -> ``[B, 1, L, L]`` (for all heads)."""
+        # index_select rather than table[index]: its backward is an index_add, several times
+        # faster on CPU than the sorting scatter behind advanced indexing (~3x at 128 x 200^2).
+        position = self.position.index_select(0, offsets.reshape(-1)).view(offsets.shape)
+        time = self.time.index_select(0, buckets.reshape(-1)).view(buckets.shape)
+        return (position + time).unsqueeze(1)
 
 
 class HSTULayer(nn.Module):
@@ -131,10 +138,12 @@ class HSTULayer(nn.Module):
         if self.rab is not None:
             scores = scores + self.rab(offsets, buckets)
         # Masking after the SiLU (a multiply, not -inf) because there is no softmax to absorb it.
-        weights = F.silu(scores) * mask / self.length_norm
+        weights = F.silu(scores) * mask
         attended = torch.einsum(
             "bhij,bjhd->bihd", weights, v.view(batch, length, heads, dv)
         ).reshape(batch, length, heads * dv)
+        # Dividing the [B, L, H*dv] result equals dividing the weights, at dv/L of the cost.
+        attended = attended / self.length_norm
         return x + self.f2(self.dropout(self.norm_attended(attended) * u))
 
 

@@ -28,6 +28,9 @@ class SASRecConfig:
     num_heads: int = 1
     ffn_dim: int = 50
     dropout: float = 0.2
+    # Dropout on the attention weights, separate because on CPU it is costly: it forces the
+    # unfused attention kernel (about 2.5x the attention time). 0.2 is the reference setting.
+    attention_dropout: float = 0.2
 
     def validate(self) -> None:
         """Raise ValueError for settings no model can be built from."""
@@ -38,8 +41,9 @@ class SASRecConfig:
             raise ValueError(
                 f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -48,12 +52,12 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
         self.num_heads = config.num_heads
-        self.dropout = config.dropout
+        self.dropout = config.attention_dropout
         self.qkv = nn.Linear(config.dim, 3 * config.dim)
         self.out = nn.Linear(config.dim, config.dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[B, L, D]``, ``mask`` ``[B, 1, L, L]`` bool (True = may attend) -> ``[B, L, D]``."""
+        """``x`` ``[B, L, D]``; ``mask`` ``[B, 1, L, L]``, True where attending is allowed."""
         batch, length, dim = x.shape
         q, k, v = self.qkv(x).split(dim, dim=-1)
         q, k, v = (
