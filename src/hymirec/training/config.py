@@ -9,6 +9,8 @@ from typing import Any
 from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from hymirec.evaluation.metrics import DEFAULT_KS
 
+DEFAULT_MODEL = "sasrec"
+
 
 @dataclass
 class DataConfig:
@@ -69,7 +71,7 @@ class ExperimentConfig:
     name: str = "experiment"
     out_dir: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "sasrec"})
+    model: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_MODEL})
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -101,6 +103,9 @@ def load_experiment(path: str | Path | None, overrides: list[str] | None = None)
     """Load a YAML experiment file (or the defaults), then apply ``section.key=value`` overrides."""
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
+    if isinstance(data.get("model"), dict):
+        # The model section replaces the default as a whole; keep the default model's name.
+        data["model"].setdefault("name", DEFAULT_MODEL)
     return from_dict(ExperimentConfig, data, str(path) if path else "config")
 
 

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+
+from hymirec.cli import main
+from helpers import make_dataset
+
+
+def _toy_dataset_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [(u, int(i), t) for u in range(1, 31) for t, i in enumerate(rng.integers(1, 21, 8))]
+    return make_dataset(rows, n_items=20).save(tmp_path / "toy")
+
+
+def _common(tmp_path, data):
+    return ["--set", f"data.dataset={data}", "--set", "data.max_len=6", "--set", "train.progress=false",
+            "--set", "model.dim=8", "--set", "model.num_layers=1", "--set", "model.ffn_dim=8",
+            "--set", "train.num_negatives=4", "--set", "eval.ks=[10, 50]", "--out", str(tmp_path / "runs")]
+
+
+def test_train_then_evaluate_prints_metrics_tables(tmp_path, capsys):
+    data = _toy_dataset_dir(tmp_path)
+    assert main(["train", "--set", "name=cli", "--set", "train.epochs=2", *_common(tmp_path, data)]) == 0
+    out = capsys.readouterr().out
+    assert "| test (history masked) |" in out and "| R@10 |" in out
+    results = json.loads((tmp_path / "runs" / "cli" / "results.json").read_text())
+    assert results["epochs"] == 2 and set(results) >= {"valid", "test_masked", "test_unmasked"}
+
+    assert main(["evaluate", "--run", str(tmp_path / "runs" / "cli")]) == 0
+    assert "| test (unmasked) |" in capsys.readouterr().out
+
+
+def test_train_refuses_to_overwrite_and_resumes(tmp_path, capsys):
+    data = _toy_dataset_dir(tmp_path)
+    args = ["train", "--set", "name=r", *_common(tmp_path, data)]
+    assert main([*args, "--set", "train.epochs=1"]) == 0
+    assert main([*args, "--set", "train.epochs=1"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--set", "train.epochs=2", "--resume"]) == 0
+    history = (tmp_path / "runs" / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in history] == [1, 2]
+    assert main([*args, "--set", "train.epochs=1", "--overwrite"]) == 0
+
+
+def test_bad_config_is_a_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("train: {lr: 0.001, bogus: 3}\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "hymirec: error:" in err and "bogus" in err
+
+
+def test_mostpop_runs_through_the_same_protocol(tmp_path, capsys):
+    data = _toy_dataset_dir(tmp_path)
+    assert main(["train", "--set", "model.name=mostpop", "--set", "name=pop", "--set", f"data.dataset={data}",
+                 "--set", "eval.ks=[10, 50]", "--out", str(tmp_path / "runs")]) == 0
+    assert "mostpop" in capsys.readouterr().out
