@@ -37,9 +37,11 @@ def capacity_assign(scores: np.ndarray, cap: int) -> np.ndarray:
     pending = np.arange(n)
     closed = np.zeros(k, dtype=bool)
     while pending.size:
-        sub = scores[pending]
         if closed.any():
+            sub = scores[pending]
             sub[:, closed] = -np.inf
+        else:  # the first round reads the caller's matrix without copying it
+            sub = scores if pending.size == n else scores[pending]
         choice = sub.argmax(axis=1)
         best = sub[np.arange(len(pending)), choice]
         order = np.lexsort((-best, choice))

@@ -8,12 +8,12 @@ from typing import Any, Literal
 import numpy as np
 
 from hymirec.codebook.errors import CodebookError
+from hymirec.codebook.scales import scale_bits
 from hymirec.config import from_dict, to_dict
 
 Variant = Literal["cosine", "euclidean"]
-ScaleDtype = Literal["float16", "float32", "uint8"]
+ScaleDtype = Literal["float16", "float32", "uint8", "uint4"]
 
-_SCALE_BYTES = {"float16": 2, "float32": 4, "uint8": 1}
 
 
 @dataclass
@@ -24,8 +24,9 @@ class CodebookConfig:
     centroid, one stored scale per layer) or ``euclidean`` (standard residual quantisation,
     residual ``e - c``, no scales).
     ``k``: centroids per layer, one number for all layers or one per layer.
-    ``scale_dtype``: how the cosine variant stores its per-layer scales; ``uint8`` quantises each
-    layer's scale linearly between the range seen on the basepool.
+    ``scale_dtype``: how the cosine variant stores its per-layer scales; ``uint8``/``uint4``
+    quantise each layer's scale to 256/16 levels fitted (Lloyd-Max) to the basepool's scales
+    (``uint4`` packs two scales per byte).
     ``antipodal``: cosine variant only; an item may pick ``-c`` (a negative scale) when that is
     the better direction, which doubles the usable directions of the residual layers for free,
     since the stored scale carries the sign. ``False`` is the paper's literal rule
@@ -60,8 +61,8 @@ class CodebookConfig:
         """Raise ``CodebookError`` naming the first setting that is out of range."""
         if self.variant not in ("cosine", "euclidean"):
             raise CodebookError(f"variant must be 'cosine' or 'euclidean', got {self.variant!r}")
-        if self.scale_dtype not in _SCALE_BYTES:
-            raise CodebookError(f"scale_dtype must be one of {sorted(_SCALE_BYTES)}")
+        if self.scale_dtype not in ("float16", "float32", "uint8", "uint4"):
+            raise CodebookError(f"scale_dtype {self.scale_dtype!r} is not float16/float32/uint8/uint4")
         if not isinstance(self.layers, int) or self.layers < 1:
             raise CodebookError(f"layers must be a positive integer, got {self.layers!r}")
         ks = self.k if isinstance(self.k, list) else [self.k]
@@ -98,8 +99,8 @@ class CodebookConfig:
     @property
     def bytes_per_item(self) -> int:
         """Stored bytes per encoded item: the codes plus, for the cosine variant, the scales."""
-        scale = _SCALE_BYTES[self.scale_dtype] if self.has_scales else 0
-        return self.layers * (self.code_dtype.itemsize + scale)
+        scale_bytes = -(-self.layers * scale_bits(self.scale_dtype) // 8) if self.has_scales else 0
+        return self.layers * self.code_dtype.itemsize + scale_bytes
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
