@@ -80,24 +80,27 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--set", action="append", default=[], help="override applied to every run")
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
+    parser.add_argument("--fresh", action="store_true", help="drop rows of models not run now")
     args = parser.parse_args()
 
     out_dir = Path(args.out)
-    all_runs, summary = {}, {}
+    results_json = RESULTS / "baselines_ml100k.json"
+    # Models run now replace their rows; rows of models not run now are kept, each with the
+    # command and machine load of its own run, so one model can be re-run without the others.
+    previous = json.loads(results_json.read_text()) if results_json.exists() and not args.fresh else {}
+    summary, all_runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
+    command = f"python benchmarks/baselines_ml100k.py {' '.join(sys.argv[1:])}"
     for model in args.models:
         overrides = [o for o in args.set if model != "mostpop" or not o.startswith(("train.", "model."))]
         all_runs[model] = [run_one(model, seed, overrides, out_dir) for seed in args.seeds]
         summary[model] = summarise(all_runs[model])
+        meta[model] = {"command": command, "seeds": args.seeds, "load_average_after": os.getloadavg()}
+    meta["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
-        "load_average_at_end": os.getloadavg(),
-        "seeds": args.seeds,
-        "overrides": args.set,
-    }
-    (RESULTS / "baselines_ml100k.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": all_runs}, indent=2))
+    results_json.write_text(json.dumps({"meta": meta, "summary": summary, "runs": all_runs}, indent=2))
+    commands = "\n".join(f"- {m}: `{meta[m]['command']}`" for m in summary)
     md = (f"## Baselines on MovieLens-100K (leave-one-out, full ranking)\n\nMachine: {meta['machine']}. "
-          f"Command: `python benchmarks/baselines_ml100k.py {' '.join(sys.argv[1:])}`.\n\n" + markdown(summary, args.seeds))
+          f"Each model's runs came from:\n\n{commands}\n\n" + markdown(summary, args.seeds))
     (RESULTS / "baselines_ml100k.md").write_text(md)
     print(md)
     return 0

