@@ -40,8 +40,8 @@ def capacity_assign(scores: np.ndarray, cap: int) -> np.ndarray:
         if closed.any():
             sub = scores[pending]
             sub[:, closed] = -np.inf
-        else:  # the first round reads the caller's matrix without copying it
-            sub = scores if pending.size == n else scores[pending]
+        else:  # only the first round has no full cluster: read the caller's matrix uncopied
+            sub = scores
         choice = sub.argmax(axis=1)
         best = sub[np.arange(len(pending)), choice]
         order = np.lexsort((-best, choice))
