@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import resource
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from hymirec.data.fetch import load_dataset
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.models import build_model
+from hymirec.models.base import SequentialRecommender
 from hymirec.models.mostpop import MostPop
 from hymirec.training.checkpoint import load_checkpoint
-from hymirec.training.config import ExperimentConfig, dump_experiment, load_experiment
-from hymirec.training.trainer import BEST, EpochCallback, Trainer, evaluate_splits
-
-log = logging.getLogger(__name__)
+from hymirec.training.config import ExperimentConfig, load_experiment
+from hymirec.training.trainer import (
+    BEST,
+    EpochCallback,
+    Trainer,
+    evaluate_splits,
+    write_results,
+    write_run_config,
+)
 
 
 def load_split(config: ExperimentConfig) -> LeaveOneOutSplit:
     dataset = load_dataset(config.data.dataset, config.data.data_dir)
     return LeaveOneOutSplit(dataset)
+
+
+def build(config: ExperimentConfig, split: LeaveOneOutSplit) -> SequentialRecommender | MostPop:
+    """The configured model: MostPop fitted on the training prefixes, or an untrained network."""
+    if config.model_name == "mostpop":
+        return MostPop(split.n_items).fit(split.train_sequences())
+    return build_model(config.model_name, config.model_settings(), split.n_items, config.data.max_len)
 
 
 def run_experiment(
@@ -43,15 +52,11 @@ def run_experiment(
     # a GRU4Rec evaluation pass was seen to stall for minutes. Flushing them to zero avoids that.
     torch.set_flush_denormal(True)
     torch.manual_seed(config.train.seed)
-    if config.model_name == "mostpop":
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_experiment(config), sort_keys=False))
-        model = MostPop(split.n_items).fit(split.train_sequences())
-        results = evaluate_splits(model, split, config)
-        results.update(model="mostpop", epochs=0, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-        return results
-    model = build_model(config.model_name, config.model_settings(), split.n_items, config.data.max_len)
+    model = build(config, split)
+    if isinstance(model, MostPop):
+        write_run_config(run_dir, config)
+        results = {**evaluate_splits(model, split, config), "model": "mostpop", "epochs": 0}
+        return write_results(run_dir, results)
     return Trainer(config, model, split, run_dir, callbacks).fit(resume=resume)
 
 
@@ -60,9 +65,7 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tup
     run_dir = Path(run_dir)
     config = load_experiment(run_dir / "config.yaml", overrides)
     split = load_split(config)
-    if config.model_name == "mostpop":
-        model = MostPop(split.n_items).fit(split.train_sequences())
-    else:
-        model = build_model(config.model_name, config.model_settings(), split.n_items, config.data.max_len)
+    model = build(config, split)
+    if not isinstance(model, MostPop):
         load_checkpoint(run_dir / BEST, {"model": model}, None)
     return config, evaluate_splits(model, split, config)

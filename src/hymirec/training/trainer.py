@@ -41,6 +41,19 @@ RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "pati
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
+def write_run_config(run_dir: Path, config: ExperimentConfig) -> None:
+    """The resolved settings of a run, which ``hymirec evaluate`` rebuilds the model from."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_experiment(config), sort_keys=False))
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Add this process's peak memory to ``results`` and write them as ``results.json``."""
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
 def _config_diff(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
     keys = set(a) | set(b)
     diffs = []
@@ -151,7 +164,7 @@ class Trainer:
             raise CheckpointError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or --overwrite to start over"
             )
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(dump_experiment(self.config), sort_keys=False))
+        write_run_config(self.run_dir, self.config)
         tc = self.config.train
         while not self.state["stopped"] and self.state["epoch"] < tc.epochs:
             epoch = self.state["epoch"] + 1
@@ -191,9 +204,8 @@ class Trainer:
             best_epoch=self.state["best_epoch"],
             train_seconds=train_seconds,
             positions_per_s=positions / train_seconds if train_seconds else 0.0,
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
-        (self.run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        write_results(self.run_dir, results)
         plot_training_curves(self.history, self.run_dir / "training_curves.png")
         return results
 
