@@ -29,8 +29,9 @@ METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@2
 COSTS = ["epochs", "positions_per_s", "wall_seconds", "peak_rss_mb"]
 
 
-def run_one(model: str, seed: int, overrides: list[str], out_dir: Path) -> dict:
-    name = f"{model}_seed{seed}"
+def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: str | None = None) -> dict:
+    """Train ``configs/<model>_ml100k.yaml`` with ``seed`` and ``overrides`` in its own process."""
+    name = name or f"{model}_seed{seed}"
     cmd = [
         sys.executable, "-m", "hymirec", "train", "--config", str(ROOT / "configs" / f"{model}_ml100k.yaml"),
         "--out", str(out_dir), "--overwrite", "--set", f"name={name}", "--set", f"train.seed={seed}",
@@ -39,7 +40,7 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path) -> dict:
     for item in overrides:
         cmd += ["--set", item]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     results = json.loads((out_dir / name / "results.json").read_text())
     results["wall_seconds"] = time.perf_counter() - start
     return results

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.evaluator import Evaluator
@@ -17,13 +18,23 @@ def test_popularity_counts_only_training_prefixes():
 
 
 def test_mostpop_ranks_by_popularity():
-    rows = [(1, 1, 0), (1, 2, 1), (1, 3, 2), (1, 4, 3), (1, 5, 4),
-            (2, 1, 0), (2, 1, 1), (2, 2, 2), (2, 4, 3), (2, 3, 4)]
-    split = LeaveOneOutSplit(make_dataset(rows, n_items=5))
+    # A 30-item catalogue, so that a cut-off of 10 can miss. Training counts (prefixes s[:-2]):
+    # item 1 four times, item 2 three times, items 3-8 once, the rest never.
+    rows = [(1, i, t) for t, i in enumerate([1, 2, 3, 4, 5, 3, 30])]
+    rows += [(2, i, t) for t, i in enumerate([1, 2, 6, 7, 8, 20, 2])]
+    rows += [(3, i, t) for t, i in enumerate([1, 2, 1, 9, 1])]
+    split = LeaveOneOutSplit(make_dataset(rows, n_items=30))
     pop = MostPop(split.n_items).fit(split.train_sequences())
+    assert pop.counts[[1, 2, 3, 9]].tolist() == [4, 3, 1, 0]
     test = split.examples("test")
-    res = evaluate_model(pop, test, Evaluator(ks=[10], mask_history=False), max_len=10)
-    # counts: item1=3, item2=2, item3=1 -> user 1's target 5 (count 0) ranks last (5), user 2's
-    # target 3 ties with nothing above count 1 except items 1 and 2 -> rank 3.
-    assert res.ranks.tolist() == [5, 3]
-    assert np.isclose(res.metrics["recall@10"], 1.0)
+    res = evaluate_model(pop, test, Evaluator(ks=[1, 2, 10], mask_history=False), max_len=10)
+    # User 1's target 30 was never trained on: it ties with the other 21 unseen items (ties count
+    # against the model) -> rank 30 of 30. User 2's target 2 has two items at least as popular (1, 2)
+    # -> rank 2. User 3's target 1 is the most popular item -> rank 1.
+    assert res.ranks.tolist() == [30, 2, 1]
+    assert res.metrics["recall@1"] == pytest.approx(1 / 3)
+    assert res.metrics["recall@10"] == pytest.approx(2 / 3)
+    assert res.metrics["ndcg@2"] == pytest.approx((1 / np.log2(3) + 1) / 3)
+    # With the history masked, user 2's own earlier item 1 no longer outranks its target.
+    masked = evaluate_model(pop, test, Evaluator(ks=[1, 2, 10], mask_history=True), max_len=10)
+    assert masked.ranks.tolist()[1] == 1

@@ -39,27 +39,30 @@ def test_no_valid_or_test_item_leaks_into_training():
     rows = []
     for u in range(1, 40):
         for t in range(int(rng.integers(3, 30))):
-            rows.append((u, int(rng.integers(1, 500)), int(rng.integers(0, 5))))  # many ties
-    ds = make_dataset(rows, n_items=500)
+            # Every interaction gets its own item id, so an item id names one position of one
+            # user's sequence, and timestamps with many ties exercise the stable sort.
+            rows.append((u, len(rows) + 1, int(rng.integers(0, 5))))
+    ds = make_dataset(rows, n_items=len(rows))
     split = LeaveOneOutSplit(ds)
     seqs = split.sequences
     windows = training_windows(split.train_sequences(), max_len=7)
-    # Every (input, target) position a model trains on must come from s[:-2] of its user.
-    held_out_positions = set()
+    # The items at each evaluated user's last two chronological positions are validation/test.
+    held_out = set()
     for u in split.eval_users:
         end = seqs.offsets[u]
-        held_out_positions |= {end - 2, end - 1}
-    train_pairs = 0
-    for u, (items, _) in enumerate(split.train_sequences(), start=1):
-        full = seqs.user(u)[0]
-        assert np.array_equal(items, full[: len(items)])
-        if u in set(split.eval_users.tolist()):
-            assert len(items) == len(full) - 2
-        train_pairs += max(len(items) - 1, 0)
-    # Windows cover every training pair exactly once and no target lies outside the prefixes.
-    assert sum(len(w[2]) for w in windows) == train_pairs
+        held_out |= {int(seqs.items[end - 2]), int(seqs.items[end - 1])}
+    assert len(held_out) == 2 * len(split.eval_users)
+    assert held_out == set(split.examples("valid").targets) | set(split.examples("test").targets)
+    seen_inputs, seen_targets = set(), set()
     for inputs, times, targets in windows:
         assert len(inputs) == len(targets) == len(times) <= 7
+        seen_inputs |= set(inputs.tolist())
+        seen_targets |= set(targets.tolist())
+    # No window input or target is a validation/test position, and every other next-item pair
+    # is trained on exactly once.
+    assert not (seen_inputs | seen_targets) & held_out
+    train_pairs = sum(max(len(items) - 1, 0) for items, _ in split.train_sequences())
+    assert sum(len(w[2]) for w in windows) == train_pairs == len(seen_targets)
 
 
 def test_training_windows_cut_long_sequences_into_max_len_chunks():

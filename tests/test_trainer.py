@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hymirec.data.split import LeaveOneOutSplit
-from hymirec.models import build_model
+from hymirec.config import ConfigError
+from hymirec.models import MODELS, build_model
 from hymirec.training.checkpoint import CheckpointError
 from hymirec.training.config import load_experiment
 from hymirec.training.trainer import Trainer
@@ -26,7 +27,7 @@ def _toy_split(seed=0, n_users=60, n_items=40):
 def _config(tmp_path, **train):
     overrides = [
         "model.name=sasrec", "model.dim=16", "model.num_layers=1", "data.max_len=8",
-        "train.batch_size=16", "train.num_negatives=8", "train.progress=false", "eval.ks=[10, 20]",
+        "train.batch_size=16", "train.progress=false", "eval.ks=[10, 20]",
         f"out_dir={tmp_path}",
     ] + [f"train.{k}={v}" for k, v in train.items()]
     return load_experiment(None, overrides)
@@ -94,3 +95,100 @@ def test_early_stopping_stops_after_patience(tmp_path):
     # lr 0 -> validation never improves after epoch 1 -> stop after 1 + patience epochs.
     results = _trainer(_config(tmp_path, epochs=20, lr=1e-12, patience=2), split).fit()
     assert results["epochs"] == 3 and results["best_epoch"] == 1
+
+
+# Every registered model with every loss (and both similarities): one epoch end to end on tiny data.
+LOSS_SETTINGS = {
+    "full_cosine": {"name": "full_softmax"},
+    "full_dot": {"name": "full_softmax", "similarity": "dot", "temperature": 1.0},
+    "sampled_per_position": {"name": "sampled_softmax", "num_negatives": 8},
+    "sampled_shared_in_batch": {"name": "sampled_softmax", "num_negatives": 8, "per_position": False,
+                                "in_batch": True, "learnable_temperature": True},
+}
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_SETTINGS))
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_trains_with_every_loss(tmp_path, model, loss):
+    split = _toy_split(n_users=20)
+    config = load_experiment(None, [
+        f"model.name={model}", "data.max_len=8", "train.batch_size=8", "train.epochs=1", "train.progress=false",
+        "train.grad_clip=1.0", "eval.ks=[10]", f"out_dir={tmp_path}",
+    ])
+    config.train.loss = dict(LOSS_SETTINGS[loss])
+    trainer = _trainer(config, split)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    results = trainer.fit()
+    assert results["epochs"] == 1 and results["loss"] == LOSS_SETTINGS[loss]["name"]
+    assert np.isfinite(json.loads((config.run_dir / "metrics.jsonl").read_text())["loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert 0.0 <= results["test_masked"]["ndcg@10"] <= 1.0
+
+
+def test_gradient_clipping_covers_the_learnable_temperature(tmp_path, monkeypatch):
+    split = _toy_split(n_users=10)
+    config = _config(tmp_path, epochs=1, grad_clip=1.0)
+    config.train.loss = {"name": "full_softmax", "learnable_temperature": True, "temperature": 0.5}
+    trainer = _trainer(config, split)
+    clipped = []
+    real = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, c: clipped.append(list(params)) or real(params, c))
+    trainer.fit()
+    assert clipped and any(p is trainer.loss.log_scale for p in clipped[0])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.loss.name=nope", r"train\.loss\.name 'nope' is unknown; choose one of \['auto', 'full_softmax', 'sampled_softmax'\]"),
+        ("train.loss.temperature=0", "temperature must be > 0"),
+        ("train.selection_metric=mrr@10", "selection_metric must look like ndcg@K or recall@K"),
+        ("train.selection_metric=ndcg@20", r"needs 20 in eval.ks"),
+        ("train.threads=-1", "train.threads must be >= 0"),
+    ],
+)
+def test_bad_training_settings_fail_at_load(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(None, [override])
+
+
+def test_negatives_as_many_as_the_catalogue_fail_before_training(tmp_path):
+    split = _toy_split()  # 40 items
+    config = _config(tmp_path)
+    config.train.loss = {"name": "sampled_softmax", "num_negatives": 40}
+    with pytest.raises(ConfigError, match=r"train\.loss \(sampled_softmax\): num_negatives \(40\) must be smaller"):
+        _trainer(config, split)
+    assert not (config.run_dir / "last.safetensors").exists()
+
+
+def test_loss_given_by_name_only_and_settings_without_name(tmp_path):
+    assert load_experiment(None, ["train.loss=sampled_softmax"]).train.loss == {"name": "sampled_softmax"}
+    assert load_experiment(None, ["train.loss.temperature=0.1"]).train.loss == {"name": "auto", "temperature": 0.1}
+
+
+def test_selection_metric_picks_the_best_epoch(tmp_path):
+    split = _toy_split()
+    results = _trainer(_config(tmp_path, epochs=4, lr=0.01, selection_metric="recall@20"), split).fit()
+    history = [json.loads(line) for line in (tmp_path / "experiment" / "metrics.jsonl").read_text().splitlines()]
+    best = max(range(4), key=lambda i: (history[i]["valid"]["recall@20"], -i))
+    assert results["best_epoch"] == best + 1 and results["selection_metric"] == "recall@20"
+
+
+def test_dot_product_runs_are_evaluated_by_dot_product():
+    # Item 2 is closer in angle to the user, item 1 has the larger dot product.
+    from hymirec.training.trainer import evaluate_splits, scores_are_cosine
+
+    class Fixed(torch.nn.Module):
+        def user_embeddings(self, items, times, lengths):
+            return torch.tensor([[1.0, 0.0]]).expand(len(items), 2)
+
+        def item_embeddings(self):
+            return torch.tensor([[0.0, 0.0], [3.0, 3.0], [1.0, 0.1], [-1.0, 0.0]])
+
+    split = LeaveOneOutSplit(make_dataset([(1, 3, 0), (1, 1, 1), (1, 2, 2)], n_items=3))
+    cosine = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1"])
+    dot = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1", "train.loss.similarity=dot"])
+    assert scores_are_cosine(cosine) and not scores_are_cosine(dot)
+    # Test target is item 2 (history 3, 1 unmasked): cosine ranks it first, dot ranks item 1 first.
+    assert evaluate_splits(Fixed(), split, cosine)["test_unmasked"]["recall@1"] == 1.0
+    assert evaluate_splits(Fixed(), split, dot)["test_unmasked"]["recall@1"] == 0.0

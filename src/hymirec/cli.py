@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from hymirec import __version__
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; each sub-command stores its handler as ``args.func`` and returns an exit code."""
+    # Idle OpenMP threads spin-wait by default; with two jobs on few cores the spinning threads
+    # take the cores the other job's threads are waiting for (measured on 2 cores: two trainings
+    # took 4.4x their solo time, 1.4x with passive waiting; benchmarks/contention.py). OpenMP
+    # reads this once, when torch loads it, so it is set here, before any sub-command imports
+    # torch; a value the user exported wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

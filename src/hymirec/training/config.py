@@ -27,27 +27,43 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimiser, loss and schedule settings shared by every trainable model."""
+    """Optimiser, loss and schedule settings shared by every trainable model.
+
+    ``loss`` is ``{name: <loss>, <that loss's settings>}`` (or just the name); see
+    ``hymirec.training.losses``. ``selection_metric`` is the validation metric that picks the
+    best epoch and drives early stopping. ``threads`` caps the intra-op CPU threads of the run
+    (0: PyTorch's default, one per core); see docs/losses.md for the contention measurement.
+    """
 
     epochs: int = 200
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    num_negatives: int = 128
-    temperature: float = 0.05
-    learnable_temperature: bool = False
-    max_logit_scale: float = 100.0
+    loss: dict[str, Any] | str = field(default_factory=lambda: {"name": "auto"})
     patience: int = 20
     grad_clip: float | None = None
+    selection_metric: str = "ndcg@10"
+    threads: int = 0
     seed: int = 42
     progress: bool = True
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "num_negatives", "patience"):
+        from hymirec.training.losses import loss_config
+
+        for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.temperature <= 0:
-            raise ValueError("train.lr and train.temperature must be > 0")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.threads < 0:
+            raise ValueError(f"train.threads must be >= 0 (0: one per core), got {self.threads}")
+        self.loss = {"name": self.loss} if isinstance(self.loss, str) else {"name": "auto", **self.loss}
+        loss_config(self.loss)
+        metric, _, k = self.selection_metric.partition("@")
+        if metric not in ("recall", "ndcg") or not k.isdigit():
+            raise ValueError(
+                f"train.selection_metric must look like ndcg@K or recall@K, got {self.selection_metric!r}"
+            )
 
 
 @dataclass
@@ -59,8 +75,8 @@ class EvalConfig:
     batch_size: int = 1024
 
     def validate(self) -> None:
-        if 10 not in self.ks:
-            raise ValueError("eval.ks must contain 10: model selection uses validation NDCG@10")
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ValueError(f"eval.ks must be positive cut-offs, got {self.ks}")
 
 
 @dataclass
@@ -78,6 +94,11 @@ class ExperimentConfig:
     def validate(self) -> None:
         from hymirec.models import MODELS
 
+        k = int(self.train.selection_metric.partition("@")[2])
+        if k not in self.eval.ks:
+            raise ValueError(
+                f"train.selection_metric {self.train.selection_metric!r} needs {k} in eval.ks {self.eval.ks}"
+            )
         name = self.model.get("name")
         if name == "mostpop":
             if set(self.model) != {"name"}:

@@ -13,9 +13,14 @@ from hymirec.models.mostpop import MostPop
 
 @torch.no_grad()
 def encode_users(
-    model: SequentialRecommender, examples: EvalExamples, max_len: int, batch_size: int = 256
+    model: SequentialRecommender,
+    examples: EvalExamples,
+    max_len: int,
+    batch_size: int = 256,
+    normalize: bool = True,
 ) -> torch.Tensor:
-    """L2-normalised user vectors from the last ``max_len`` items of each example's history."""
+    """User vectors from the last ``max_len`` items of each example's history, L2-normalised
+    when the model is scored by cosine."""
     was_training = model.training
     model.eval()
     out = []
@@ -26,20 +31,27 @@ def encode_users(
         lengths = torch.tensor([min(len(h[0]), max_len) for h in hist])
         if (lengths == 0).any():
             raise ValueError("an evaluation example has an empty history")
-        out.append(F.normalize(model.user_embeddings(items, times, lengths), dim=-1))
+        users = model.user_embeddings(items, times, lengths)
+        out.append(F.normalize(users, dim=-1) if normalize else users)
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 1)
 
 
 def evaluate_model(
-    model: SequentialRecommender | MostPop, examples: EvalExamples, evaluator: Evaluator, max_len: int
+    model: SequentialRecommender | MostPop,
+    examples: EvalExamples,
+    evaluator: Evaluator,
+    max_len: int,
+    normalize: bool = True,
 ) -> EvaluationResult:
-    """Score every item for every example with ``model`` and rank the targets."""
+    """Score every item for every example with ``model`` and rank the targets (by cosine when
+    ``normalize``, else by dot product: the similarity the model was trained with)."""
     histories = [examples.history(i)[0] for i in range(len(examples))]
     if isinstance(model, MostPop):
         users, items = model.user_vectors(len(examples)), model.item_vectors()
     else:
-        users = encode_users(model, examples, max_len)
+        users = encode_users(model, examples, max_len, normalize=normalize)
         with torch.no_grad():
-            items = F.normalize(model.item_embeddings(), dim=-1)
+            items = model.item_embeddings()
+            items = F.normalize(items, dim=-1) if normalize else items
     return evaluator.evaluate(users, items, examples.targets, histories)

@@ -48,9 +48,8 @@ def run_experiment(
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     split = load_split(config)
-    # Saturated recurrent states drift into subnormal floats, which x86 CPUs process ~100x slower:
-    # a GRU4Rec evaluation pass was seen to stall for minutes. Flushing them to zero avoids that.
-    torch.set_flush_denormal(True)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.train.seed)
     model = build(config, split)
     if isinstance(model, MostPop):

@@ -1,8 +1,9 @@
 """The one training loop every trainable model shares.
 
-AdamW on sampled-softmax InfoNCE over every next-item position of the training windows; after
-each epoch the model is evaluated on the validation targets, the best model by validation NDCG@10
-is kept, and training stops after ``patience`` epochs without improvement. Each epoch ends with a
+AdamW on the configured next-item loss (``train.loss``: full or sampled softmax) over every
+next-item position of the training windows; after each epoch the model is evaluated on the
+validation targets, the best model by the validation ``train.selection_metric`` (NDCG@10 by
+default) is kept, and training stops after ``patience`` epochs without improvement. Each epoch ends with a
 checkpoint (model, loss, optimizer, RNG, bookkeeping) from which ``resume=True`` continues a killed
 run exactly: a run killed after epoch 1 and resumed ends with the same metrics as one that was not.
 """
@@ -28,7 +29,7 @@ from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hymirec.training.config import ExperimentConfig, dump_experiment
 from hymirec.training.inference import evaluate_model
-from hymirec.training.loss import SampledSoftmaxLoss
+from hymirec.training.losses import build_loss, resolve_loss_name
 from hymirec.training.plots import plot_training_curves
 
 log = logging.getLogger(__name__)
@@ -83,18 +84,16 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = callbacks or []
         tc = config.train
-        self.loss = SampledSoftmaxLoss(
-            split.n_items, tc.num_negatives, tc.temperature, tc.learnable_temperature, tc.max_logit_scale
-        )
-        self.optimizer = torch.optim.AdamW(
-            list(model.parameters()) + list(self.loss.parameters()), lr=tc.lr, weight_decay=tc.weight_decay
-        )
+        self.loss = build_loss(tc.loss, split.n_items)
+        self.parameters = list(model.parameters()) + list(self.loss.parameters())
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=tc.lr, weight_decay=tc.weight_decay)
+        self.normalize = scores_are_cosine(config)
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.windows = training_windows(split.train_sequences(), config.data.max_len)
         self.evaluator = Evaluator(config.eval.ks, config.eval.mask_history, config.eval.batch_size)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
-        self.state = {"epoch": 0, "best_ndcg10": -1.0, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
+        self.state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _modules(self) -> dict[str, torch.nn.Module]:
@@ -146,7 +145,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+                torch.nn.utils.clip_grad_norm_(self.parameters, self.config.train.grad_clip)
             self.optimizer.step()
             n = int(mask.sum())
             total += loss.item() * n
@@ -169,11 +168,11 @@ class Trainer:
         while not self.state["stopped"] and self.state["epoch"] < tc.epochs:
             epoch = self.state["epoch"] + 1
             record = {"epoch": epoch, **self._train_epoch(epoch)}
-            valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len)
+            valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize)
             record["valid"] = valid.metrics
-            ndcg = valid.metrics["ndcg@10"]
-            if ndcg > self.state["best_ndcg10"]:
-                self.state.update(best_ndcg10=ndcg, best_epoch=epoch, bad_epochs=0)
+            score = valid.metrics[tc.selection_metric]
+            if score > self.state["best_score"]:
+                self.state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
                 save_checkpoint(self.run_dir / BEST, self._modules(), None, {}, {"epoch": epoch})
             else:
                 self.state["bad_epochs"] += 1
@@ -182,8 +181,8 @@ class Trainer:
             self.history.append(record)
             self._write_history()
             self._save()
-            log.info("epoch %d loss %.4f valid ndcg@10 %.4f (best %.4f @ %d)", epoch, record["loss"], ndcg,
-                     self.state["best_ndcg10"], self.state["best_epoch"])
+            log.info("epoch %d loss %.4f valid %s %.4f (best %.4f @ %d)", epoch, record["loss"], tc.selection_metric,
+                     score, self.state["best_score"], self.state["best_epoch"])
             for callback in self.callbacks:
                 callback(epoch, record)
         return self.finish()
@@ -200,6 +199,8 @@ class Trainer:
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)
         results.update(
             model=self.config.model_name,
+            loss=resolve_loss_name(self.config.train.loss["name"], self.split.n_items),
+            selection_metric=self.config.train.selection_metric,
             epochs=self.state["epoch"],
             best_epoch=self.state["best_epoch"],
             train_seconds=train_seconds,
@@ -210,14 +211,21 @@ class Trainer:
         return results
 
 
+def scores_are_cosine(config: ExperimentConfig) -> bool:
+    """Whether the run scores items by cosine (the loss's similarity, which evaluation follows)."""
+    return config.train.loss.get("similarity", "cosine") == "cosine"
+
+
 def evaluate_splits(model, split: LeaveOneOutSplit, config: ExperimentConfig) -> dict[str, Any]:
     """Validation (configured masking) and test metrics under both history conventions."""
-    ec, max_len = config.eval, config.data.max_len
+    ec, max_len, normalize = config.eval, config.data.max_len, scores_are_cosine(config)
     out = {
-        "valid": evaluate_model(model, split.examples("valid"), Evaluator(ec.ks, ec.mask_history, ec.batch_size), max_len).metrics
+        "valid": evaluate_model(
+            model, split.examples("valid"), Evaluator(ec.ks, ec.mask_history, ec.batch_size), max_len, normalize
+        ).metrics
     }
     test = split.examples("test")
     for masked in (True, False):
         key = "test_masked" if masked else "test_unmasked"
-        out[key] = evaluate_model(model, test, Evaluator(ec.ks, masked, ec.batch_size), max_len).metrics
+        out[key] = evaluate_model(model, test, Evaluator(ec.ks, masked, ec.batch_size), max_len, normalize).metrics
     return out

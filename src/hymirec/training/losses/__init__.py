@@ -1,0 +1,72 @@
+"""Training losses, chosen by name like models (``train.loss: {name: ..., <settings>}``).
+
+``LOSSES`` maps each name to its ``(ConfigClass, LossClass)``; every loss is built as
+``LossClass(config, n_items)`` and called as ``loss(queries, item_table, positives, generator)``.
+``auto`` is not a loss of its own: it picks ``full_softmax`` for catalogues of at most
+``FULL_SOFTMAX_MAX_ITEMS`` items and ``sampled_softmax`` above (the measurement behind the
+threshold is in docs/losses.md), and takes only the settings the two share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hymirec.config import ConfigError, from_dict
+from hymirec.training.losses.base import LossConfig, NextItemLoss
+from hymirec.training.losses.full_softmax import FullSoftmaxLoss
+from hymirec.training.losses.sampled_softmax import SampledSoftmaxConfig, SampledSoftmaxLoss
+
+LOSSES: dict[str, tuple[type[LossConfig], type[NextItemLoss]]] = {
+    "full_softmax": (LossConfig, FullSoftmaxLoss),
+    "sampled_softmax": (SampledSoftmaxConfig, SampledSoftmaxLoss),
+}
+AUTO = "auto"
+FULL_SOFTMAX_MAX_ITEMS = 50_000
+
+
+def resolve_loss_name(name: str, n_items: int) -> str:
+    """The loss ``name`` stands for on a catalogue of ``n_items`` (only ``auto`` depends on it)."""
+    if name == AUTO:
+        return "full_softmax" if n_items <= FULL_SOFTMAX_MAX_ITEMS else "sampled_softmax"
+    return name
+
+
+def loss_config(settings: dict[str, Any], where: str = "train.loss") -> tuple[str, LossConfig]:
+    """Check ``{name, <settings>}`` and return the name with its typed config.
+
+    Raises ``ConfigError`` naming the key for an unknown loss, unknown settings or bad values.
+    """
+    name = settings.get("name", AUTO)
+    if name != AUTO and name not in LOSSES:
+        raise ConfigError(f"{where}.name {name!r} is unknown; choose one of {[AUTO, *LOSSES]}")
+    config_cls = LossConfig if name == AUTO else LOSSES[name][0]
+    rest = {k: v for k, v in settings.items() if k != "name"}
+    return name, from_dict(config_cls, rest, f"{where} ({name})")
+
+
+def build_loss(settings: dict[str, Any], n_items: int, where: str = "train.loss") -> NextItemLoss:
+    """The loss ``settings`` describe, for a catalogue of ``n_items`` items."""
+    name, config = loss_config(settings, where)
+    name = resolve_loss_name(name, n_items)
+    config_cls, loss_cls = LOSSES[name]
+    if not isinstance(config, config_cls):
+        config = config_cls(**vars(config))
+    try:
+        return loss_cls(config, n_items)
+    except ValueError as exc:
+        raise ConfigError(f"{where} ({name}): {exc}") from exc
+
+
+__all__ = [
+    "AUTO",
+    "FULL_SOFTMAX_MAX_ITEMS",
+    "LOSSES",
+    "FullSoftmaxLoss",
+    "LossConfig",
+    "NextItemLoss",
+    "SampledSoftmaxConfig",
+    "SampledSoftmaxLoss",
+    "build_loss",
+    "loss_config",
+    "resolve_loss_name",
+]

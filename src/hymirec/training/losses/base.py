@@ -1,0 +1,75 @@
+"""What every next-item loss shares: a similarity (cosine or dot) and a temperature.
+
+A loss scores query vectors (one per trained position) against item vectors and turns the scores
+into a softmax cross-entropy in which the positive item must win. The similarity is a property of
+the whole experiment, not only of training: a model trained on cosine scores is evaluated on
+cosine scores (both sides L2-normalised) and one trained on dot products on dot products, so the
+evaluator reads it from here (``scores_are_cosine``).
+
+The logit scale is ``1 / temperature``, fixed or learnable as in HLLM (initialised to
+``1 / temperature``, capped at ``max_scale``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LossConfig:
+    """Settings every loss takes. Cosine scores want a small temperature (0.05 is the
+    generative-recommenders setting); dot-product scores are usually trained at temperature 1."""
+
+    similarity: Literal["cosine", "dot"] = "cosine"
+    temperature: float = 0.05
+    learnable_temperature: bool = False
+    max_scale: float = 100.0
+
+    def validate(self) -> None:
+        """Raise ValueError for settings no loss can be built from."""
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not self.max_scale > 0:
+            raise ValueError(f"max_scale must be > 0, got {self.max_scale}")
+
+
+class NextItemLoss(nn.Module):
+    """Base class: holds the logit scale and prepares vectors for the configured similarity.
+
+    Subclasses implement ``forward(queries [P, D], item_table [N+1, D], positives [P], generator)``
+    and return the mean loss over the ``P`` positions.
+    """
+
+    def __init__(self, config: LossConfig, n_items: int) -> None:
+        super().__init__()
+        self.config = config
+        self.n_items = n_items
+        log_scale = torch.tensor(math.log(1.0 / config.temperature))
+        if config.learnable_temperature:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """The current logit scale ``1 / temperature`` (at most ``max_scale``)."""
+        return self.log_scale.exp().clamp(max=self.config.max_scale)
+
+    def prepare(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Vectors as the similarity compares them: unit length for cosine, as they are for dot."""
+        return F.normalize(vectors, dim=-1) if self.config.similarity == "cosine" else vectors
+
+    def forward(
+        self,
+        queries: torch.Tensor,
+        item_table: torch.Tensor,
+        positives: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        raise NotImplementedError

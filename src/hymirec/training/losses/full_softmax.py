@@ -1,0 +1,33 @@
+"""Full softmax: cross-entropy of each position's next item against the whole catalogue.
+
+    loss = -log( exp(s * sim(h, e_p)) / sum_{i=1..N} exp(s * sim(h, e_i)) )
+
+This is RecBole's ``loss_type: CE`` for sequential models. It costs one ``[P, N]`` score matrix
+per batch, which on small catalogues is cheap and gives every position the gradient of every
+item; on MovieLens-100K (1,682 items) it lifted SASRec's and GRU4Rec's test NDCG@10 well above
+128 shared uniform negatives (docs/losses.md has the measurement and the catalogue size up to
+which ``auto`` picks it).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from hymirec.training.losses.base import NextItemLoss
+
+
+class FullSoftmaxLoss(NextItemLoss):
+    """Softmax over items ``1..N`` (row 0 of the table, padding, is never a class)."""
+
+    def forward(
+        self,
+        queries: torch.Tensor,
+        item_table: torch.Tensor,
+        positives: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``queries`` ``[P, D]``, ``item_table`` ``[N+1, D]``, ``positives`` ``[P]`` ids in 1..N."""
+        logits = self.prepare(queries) @ self.prepare(item_table[1:]).T
+        return F.cross_entropy(logits * self.scale, positives - 1)
+
