@@ -3,8 +3,16 @@
 Item embeddings pass through a GRU; a linear layer maps each hidden state back to the item
 embedding space, where candidates are scored against the input table. A left-to-right recurrence
 is causal by construction, and with right padding the padded steps come after every real one, so
-they cannot reach a real position's output. Defaults follow RecBole's GRU4Rec (embedding 64,
-hidden 128, one layer, dropout 0.3), the configuration most published comparisons use.
+they cannot reach a real position's output.
+
+The model follows RecBole 1.2.1's GRU4Rec (recbole/model/sequential_recommender/gru4rec.py and
+its gru4rec.yaml): embedding 64, hidden 128, one layer, dropout 0.3 on the embeddings, a GRU
+without bias terms, Xavier-normal embeddings and Xavier-uniform GRU weights, a dense layer back to
+the embedding width. Scores and loss are the experiment's ``train.loss`` (RecBole's are dot
+products under a full softmax: ``similarity: dot, temperature: 1``). Where it departs: the padding
+row of the embedding table is kept at zero (RecBole's Xavier init overwrites it; padding never
+reaches a real position either way), and training reads ``max_len`` windows of each training
+sequence with every position as a target, where RecBole trains one target per prefix.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ class GRU4RecConfig:
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.3
+    bias: bool = False
 
     def validate(self) -> None:
         """Raise ValueError for settings no model can be built from."""
@@ -51,8 +60,15 @@ class GRU4Rec(SequentialRecommender):
             batch_first=True,
             # nn.GRU warns about (and ignores) inter-layer dropout with a single layer.
             dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bias=config.bias,
         )
         self.proj = nn.Linear(config.hidden_size, config.dim)
+        nn.init.xavier_normal_(self.items.weight)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
+        for name, weight in self.gru.named_parameters():
+            if name.startswith("weight"):
+                nn.init.xavier_uniform_(weight)
 
     def forward(self, items: torch.Tensor, timestamps: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` item ids (right-padded with 0) -> ``[B, L, dim]`` hidden states."""

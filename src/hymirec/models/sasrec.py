@@ -1,15 +1,31 @@
 """SASRec: self-attentive sequential recommendation (Kang & McAuley, ICDM 2018).
 
-A stack of causal transformer blocks over item embeddings plus learned absolute positions. The
-blocks are pre-LayerNorm (normalise, transform, add back) with a final LayerNorm, the arrangement
-of the authors' PyTorch port; the defaults are the ML-1M settings of the generative-recommenders
-SASRec baseline (dim 50, 2 blocks, 1 head, FFN width 50, dropout 0.2). Candidate items are scored
-against the same embedding table the sequence is read with.
+A stack of causal transformer blocks over item embeddings plus learned absolute positions, a final
+LayerNorm, and candidate items scored against the same embedding table the sequence is read with.
+Defaults are the ML-1M settings of the generative-recommenders SASRec baseline (dim 50, 2 blocks,
+1 head, FFN width 50, dropout 0.2).
+
+Two block arrangements (``layer_norm``):
+
+* ``"query"`` -- the authors' PyTorch port (pmixer/SASRec.pytorch, which generative-recommenders'
+  SASRec copies): only the query is layer-normalised, keys and values read the un-normalised
+  input, the residual is added to the *normalised* query, then ``LN -> FFN`` with the FFN's own
+  residual around the normalised input;
+* ``"pre"`` -- the standard pre-LN block (GPT-2 style): ``x + attn(LN(x))`` with keys and values
+  normalised too, then ``x + FFN(LN(x))``.
+
+Where this departs from the port in both arrangements: embeddings are initialised truncated
+N(0, 0.02) (the generative-recommenders choice) where the port applies Xavier-normal to every
+parameter, including the embeddings; the attention output gets a dropout on its residual branch
+(the port drops only inside the attention and the FFN); padded positions are zeroed once at the
+input rather than after every block (the key mask already keeps them out of every real
+position's output).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +47,7 @@ class SASRecConfig:
     # Dropout on the attention weights, separate because on CPU it is costly: it forces the
     # unfused attention kernel (about 2.5x the attention time). 0.2 is the reference setting.
     attention_dropout: float = 0.2
+    layer_norm: Literal["query", "pre"] = "query"
 
     def validate(self) -> None:
         """Raise ValueError for settings no model can be built from."""
@@ -47,22 +64,24 @@ class SASRecConfig:
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head softmax self-attention restricted by a boolean mask."""
+    """Multi-head softmax self-attention restricted by a boolean mask; queries and keys/values
+    may come from different inputs (the authors' block normalises only the query)."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
         self.num_heads = config.num_heads
         self.dropout = config.attention_dropout
-        self.qkv = nn.Linear(config.dim, 3 * config.dim)
+        self.q = nn.Linear(config.dim, config.dim)
+        self.kv = nn.Linear(config.dim, 2 * config.dim)
         self.out = nn.Linear(config.dim, config.dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[B, L, D]``; ``mask`` ``[B, 1, L, L]``, True where attending is allowed."""
+    def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``query``, ``x`` ``[B, L, D]``; ``mask`` ``[B, 1, L, L]``, True where attending is allowed."""
         batch, length, dim = x.shape
-        q, k, v = self.qkv(x).split(dim, dim=-1)
+        k, v = self.kv(x).split(dim, dim=-1)
         q, k, v = (
             t.view(batch, length, self.num_heads, dim // self.num_heads).transpose(1, 2)
-            for t in (q, k, v)
+            for t in (self.q(query), k, v)
         )
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
@@ -71,10 +90,11 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: attention then point-wise FFN, each as a residual branch."""
+    """Attention then point-wise FFN, each with a residual, arranged as ``config.layer_norm`` says."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
+        self.query_norm = config.layer_norm == "query"
         self.ln_attn = nn.LayerNorm(config.dim)
         self.attn = CausalSelfAttention(config)
         self.ln_ffn = nn.LayerNorm(config.dim)
@@ -88,7 +108,12 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``[B, L, D]`` -> ``[B, L, D]``."""
-        x = x + self.dropout(self.attn(self.ln_attn(x), mask))
+        normed = self.ln_attn(x)
+        if self.query_norm:
+            x = normed + self.dropout(self.attn(normed, x, mask))
+            normed = self.ln_ffn(x)
+            return normed + self.dropout(self.ffn(normed))
+        x = x + self.dropout(self.attn(normed, normed, mask))
         return x + self.dropout(self.ffn(self.ln_ffn(x)))
 
 
