@@ -3,7 +3,7 @@
 Each variant is the model's config file (``configs/<model>_ml100k.yaml``) plus ``--set``
 overrides, trained once (seed 42) in its own process through ``hymirec train``; the best epoch is
 chosen on validation NDCG@10 and only validation metrics are read. Variants run ``--slots`` at a
-time, each with ``train.threads=1`` (two one-thread jobs on the 2 cores cost each ~1.15x its solo
+time, each with ``train.threads=1`` by default (two one-thread jobs on the 2 cores cost each ~1.15x its solo
 one-thread time, so the search runs nearly twice as fast as one job after another).
 
 The search is a coordinate search done in stages, each stage varying one or two settings around
@@ -58,11 +58,12 @@ def main() -> int:
     parser.add_argument("--variant", action="append", required=True, help='"label=key=value key=value ..."')
     parser.add_argument("--set", action="append", default=[], help="override applied to every variant")
     parser.add_argument("--slots", type=int, default=2, help="variants trained at once (one thread each)")
+    parser.add_argument("--threads", type=int, default=1, help="train.threads of each variant")
     parser.add_argument("--out", default=str(ROOT / "runs" / "search"))
     args = parser.parse_args()
 
     variants = [parse_variant(v) for v in args.variant]
-    common = ["train.progress=false", f"train.threads={1 if args.slots > 1 else 0}", *args.set]
+    common = ["train.progress=false", f"train.threads={args.threads}", *args.set]
 
     def train(variant: tuple[str, list[str]]) -> dict:
         label, overrides = variant

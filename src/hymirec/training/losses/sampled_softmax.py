@@ -42,6 +42,12 @@ class SampledSoftmaxConfig(LossConfig):
             raise ValueError("num_negatives is 0 and in_batch is false: there would be no negatives")
 
 
+def gather(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table[ids]`` through ``index_select``, whose backward is an ``index_add``: on CPU several
+    times faster than the sorting scatter behind advanced indexing for ``[P, m]`` ids."""
+    return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[-1])
+
+
 class SampledSoftmaxLoss(NextItemLoss):
     """Softmax of the positive against uniform and/or in-batch negatives."""
 
@@ -71,13 +77,13 @@ class SampledSoftmaxLoss(NextItemLoss):
     ) -> torch.Tensor:
         """``queries`` ``[P, D]``, ``item_table`` ``[N+1, D]``, ``positives`` ``[P]`` ids in 1..N."""
         q = self.prepare(queries)
-        pos = self.prepare(item_table[positives])
+        pos = self.prepare(gather(item_table, positives))
         scale = self.scale
         # Masking comes after scaling: -inf times a learnable scale has a NaN gradient.
         columns = [(q * pos).sum(-1, keepdim=True) * scale]
         if self.config.num_negatives:
             negatives = self.sample(len(q), generator, q.device)
-            neg = self.prepare(item_table[negatives])  # [P or 1, m, D]
+            neg = self.prepare(gather(item_table, negatives))  # [P or 1, m, D]
             if self.config.per_position:
                 logits = torch.einsum("pd,pmd->pm", q, neg)
             else:
