@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def markdown(records: list[dict]) -> str:
                   "|---|---|---|---|---|---|---|"]
         for r in (r for r in records if r["model"] == model):
             lines.append(
-                f"| {r['stage']} | {r['variant']} | `{' '.join(r['overrides']) or '(config)'}` | {r['valid_ndcg10']:.4f} "
+                f"| {r['stage']} | {r['variant']}{' (' + r['note'] + ')' if r.get('note') else ''} | `{' '.join(r['overrides']) or '(config)'}` | {r['valid_ndcg10']:.4f} "
                 f"| {r['valid_recall10']:.4f} | {r['best_epoch']} / {r['epochs']} | {r['seconds_per_epoch']:.1f} |")
         lines.append("")
     return "\n".join(lines)
@@ -78,19 +79,25 @@ def main() -> int:
             "seconds_per_epoch": results["wall_seconds"] / max(results["epochs"], 1),
         }
         print(json.dumps(record), flush=True)
+        with lock:  # saved as soon as it is known, so a stopped search keeps what it finished
+            save(record)
         return record
 
+    lock = threading.Lock()
     with ThreadPoolExecutor(max_workers=args.slots) as pool:
         records = list(pool.map(train, variants))
-    previous = json.loads(SEARCH_JSON.read_text()) if SEARCH_JSON.exists() else []
-    previous = [r for r in previous if (r["model"], r["stage"], r["variant"]) not in
-                {(r["model"], r["stage"], r["variant"]) for r in records}]
-    all_records = previous + records
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    SEARCH_JSON.write_text(json.dumps(all_records, indent=2))
-    (RESULTS / "search_ml100k.md").write_text(markdown(all_records))
     print(markdown(records))
     return 0
+
+
+def save(record: dict) -> None:
+    """Add ``record`` to the results file (replacing an earlier run of the same variant)."""
+    key = (record["model"], record["stage"], record["variant"])
+    previous = json.loads(SEARCH_JSON.read_text()) if SEARCH_JSON.exists() else []
+    records = [r for r in previous if (r["model"], r["stage"], r["variant"]) != key] + [record]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    SEARCH_JSON.write_text(json.dumps(records, indent=2))
+    (RESULTS / "search_ml100k.md").write_text(markdown(records))
 
 
 if __name__ == "__main__":
