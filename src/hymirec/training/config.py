@@ -32,7 +32,7 @@ class TrainConfig:
     ``loss`` is ``{name: <loss>, <that loss's settings>}`` (or just the name); see
     ``hymirec.training.losses``. ``selection_metric`` is the validation metric that picks the
     best epoch and drives early stopping. ``threads`` caps the intra-op CPU threads of the run
-    (0: PyTorch's default, one per core); see docs/losses.md for the contention measurement.
+    (0: PyTorch's default, one per core); see docs/training.md for the contention measurement.
     """
 
     epochs: int = 200

@@ -4,7 +4,7 @@
 ``LossClass(config, n_items)`` and called as ``loss(queries, item_table, positives, generator)``.
 ``auto`` is not a loss of its own: it picks ``full_softmax`` for catalogues of at most
 ``FULL_SOFTMAX_MAX_ITEMS`` items and ``sampled_softmax`` above (the measurement behind the
-threshold is in docs/losses.md), and takes only the settings the two share.
+threshold is in docs/training.md), and takes only the settings the two share.
 """
 
 from __future__ import annotations

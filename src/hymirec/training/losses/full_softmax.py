@@ -5,7 +5,7 @@
 This is RecBole's ``loss_type: CE`` for sequential models. It costs one ``[P, N]`` score matrix
 per batch, which on small catalogues is cheap and gives every position the gradient of every
 item; on MovieLens-100K (1,682 items) it lifted SASRec's and GRU4Rec's test NDCG@10 well above
-128 shared uniform negatives (docs/losses.md has the measurement and the catalogue size up to
+128 shared uniform negatives (docs/training.md has the measurement and the catalogue size up to
 which ``auto`` picks it).
 """
 

@@ -9,7 +9,7 @@ Negatives come from up to two sources:
   position gets its own draw, as the generative-recommenders reference does; ``[P, m, D]``
   gathered vectors) or **shared** by the whole batch (one draw of ``m`` for all ``P`` positions;
   a single ``[P, m]`` matrix, cheaper, but on a small catalogue ~3,000 positions then see the
-  same 128 items and most of the signal is lost -- measured in docs/losses.md);
+  same 128 items and most of the signal is lost -- measured in docs/training.md);
 * ``in_batch``: the positives of the other positions in the batch (popular items appear more
   often there, a popularity-weighted sample that costs one ``[P, P]`` matrix).
 
