@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -71,3 +72,12 @@ def test_mostpop_runs_through_the_same_protocol(tmp_path, capsys):
         assert results[key] == pytest.approx(expected)
     assert results["model"] == "mostpop" and results["epochs"] == 0
     assert f"| test (history masked) | {results['test_masked']['recall@10']:.4f} |" in out
+
+
+def test_cli_makes_idle_openmp_threads_wait_passively_unless_the_user_chose(monkeypatch, tmp_path):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
