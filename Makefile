@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test benchmark-baselines benchmark-codebook
+.PHONY: install quickstart test benchmark-baselines benchmark-peer benchmark-contention benchmark-codebook
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ quickstart: install
 test: install
 	$(BIN)/python -m pytest
 
+# Benchmarks write benchmarks/results/; run each alone on the machine.
 benchmark-baselines: install
 	$(BIN)/python benchmarks/baselines_ml100k.py
+
+benchmark-peer: install
+	$(BIN)/python benchmarks/peer_recbole.py --reuse
+
+benchmark-contention: install
+	$(BIN)/python benchmarks/contention.py
 
 benchmark-codebook: install
 	$(BIN)/python -m pip install --quiet -e ".[text]"
