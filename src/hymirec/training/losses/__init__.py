@@ -21,7 +21,9 @@ LOSSES: dict[str, tuple[type[LossConfig], type[NextItemLoss]]] = {
     "sampled_softmax": (SampledSoftmaxConfig, SampledSoftmaxLoss),
 }
 AUTO = "auto"
-FULL_SOFTMAX_MAX_ITEMS = 50_000
+# Up to here the full softmax costs no more than 128 per-position negatives (benchmarks/loss_cost.py:
+# 527 vs 637 ms per step at 10,000 items, 2,617 vs 625 ms at 50,000; one CPU thread).
+FULL_SOFTMAX_MAX_ITEMS = 10_000
 
 
 def resolve_loss_name(name: str, n_items: int) -> str:
