@@ -145,6 +145,7 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
             sys.stdout.write(line)
             sys.stdout.flush()
             log.write(ANSI.sub("", line))
+            log.flush()  # the log must survive this process being stopped or killed mid-run
         rc = proc.wait()
     wall = time.perf_counter() - start
     if rc != 0:
