@@ -64,12 +64,3 @@ class NextItemLoss(nn.Module):
     def prepare(self, vectors: torch.Tensor) -> torch.Tensor:
         """Vectors as the similarity compares them: unit length for cosine, as they are for dot."""
         return F.normalize(vectors, dim=-1) if self.config.similarity == "cosine" else vectors
-
-    def forward(
-        self,
-        queries: torch.Tensor,
-        item_table: torch.Tensor,
-        positives: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        raise NotImplementedError
