@@ -90,6 +90,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
     parser.add_argument("--fresh", action="store_true", help="drop rows of models not run now")
     parser.add_argument("--slots", type=int, default=1, help="runs trained at once (each in its own process)")
+    parser.add_argument("--label", default="",
+                        help="rows are named '<model> <label>' (a variant beside the config's own rows)")
     parser.add_argument("--threads", type=int, default=0,
                         help="train.threads of each run (0: one per core; use 1 with --slots 2 on 2 cores)")
     args = parser.parse_args()
@@ -106,13 +108,18 @@ def main() -> int:
             return [o for o in args.set if not o.startswith(("train.", "model."))]
         return ([f"train.threads={args.threads}"] if args.threads else []) + args.set
 
+    def row(model: str) -> str:
+        return f"{model} {args.label}" if args.label else model
+
     jobs = [(model, seed) for model in args.models for seed in args.seeds]
     with ThreadPoolExecutor(max_workers=args.slots) as pool:
-        finished = list(pool.map(lambda job: run_one(job[0], job[1], overrides(job[0]), out_dir), jobs))
+        finished = list(pool.map(
+            lambda job: run_one(job[0], job[1], overrides(job[0]), out_dir,
+                                name=f"{row(job[0])}_seed{job[1]}".replace(" ", "_")), jobs))
     for model in args.models:
-        all_runs[model] = [r for (m, _), r in zip(jobs, finished) if m == model]
-        summary[model] = summarise(all_runs[model])
-        meta[model] = {"command": command, "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
+        all_runs[row(model)] = [r for (m, _), r in zip(jobs, finished) if m == model]
+        summary[row(model)] = summarise(all_runs[row(model)])
+        meta[row(model)] = {"command": command, "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
                        "load_average_after": os.getloadavg()}
     meta["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
