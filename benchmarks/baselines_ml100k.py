@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -23,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, machine
+from common import command as command_line
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
 COSTS = ["epochs", "positions_per_s", "wall_seconds", "peak_rss_mb"]
 
@@ -102,7 +102,7 @@ def main() -> int:
     # command and machine load of its own run, so one model can be re-run without the others.
     previous = json.loads(results_json.read_text()) if results_json.exists() and not args.fresh else {}
     summary, all_runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
-    command = f"python benchmarks/baselines_ml100k.py {' '.join(sys.argv[1:])}"
+    command = command_line()
     def overrides(model: str) -> list[str]:
         if model == "mostpop":  # it has no training or model settings
             return [o for o in args.set if not o.startswith(("train.", "model."))]
@@ -121,7 +121,7 @@ def main() -> int:
         summary[row(model)] = summarise(all_runs[row(model)])
         meta[row(model)] = {"command": command, "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
                        "load_average_after": os.getloadavg()}
-    meta["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    meta["machine"] = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_json.write_text(json.dumps({"meta": meta, "summary": summary, "runs": all_runs}, indent=2))
     commands = "\n".join(f"- {m}: `{meta[m]['command']}`" for m in summary)

@@ -23,15 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import command, machine, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 CONFIGS = {"sasrec": "configs/quick/sasrec_ml100k.yaml", "gru4rec": "configs/gru4rec_ml100k.yaml",
            "hstu": "configs/hstu_ml100k.yaml"}
 # GOMP_SPINCOUNT is how long (in spin iterations) an idle OpenMP thread spins before it sleeps:
@@ -85,10 +85,7 @@ def main() -> int:
                        "ratio": [p / solo for p in pair], "load_average_after": os.getloadavg()}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
-            "epochs": args.epochs, "command": f"python benchmarks/contention.py {' '.join(sys.argv[1:])}"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "contention.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    meta = {"machine": machine(), "epochs": args.epochs, "command": command()}
     fastest_solo = {m: min(r["solo_s"] for r in rows if r["model"] == m) for m in args.models}
     lines = ["## Two trainings at once on the same cores", "",
              f"Machine: {meta['machine']}. Each run: {args.epochs} epochs + test evaluation through `hymirec train`. "
@@ -99,9 +96,7 @@ def main() -> int:
         vs_default = ", ".join(f"{p / fastest_solo[r['model']]:.2f}x" for p in r["pair_s"])
         lines.append(f"| {r['model']} | {r['case']} | {r['solo_s']:.1f} | {', '.join(f'{p:.1f}' for p in r['pair_s'])} "
                      f"| {', '.join(f'{x:.2f}x' for x in r['ratio'])} | {vs_default} |")
-    md = "\n".join(lines) + "\n"
-    (RESULTS / "contention.md").write_text(md)
-    print(md)
+    write_results("contention", {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
     return 0
 
 

@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
+from common import command, machine, write_results
 
 from hymirec.training.losses import build_loss
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LOSSES = {
     "full_softmax": {"name": "full_softmax"},
     "sampled per-position 128": {"name": "sampled_softmax", "num_negatives": 128},
@@ -64,11 +60,8 @@ def main() -> int:
                                 for name, s in LOSSES.items()}}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
-            "threads": torch.get_num_threads(), "positions": args.positions, "dim": args.dim,
-            "command": f"python benchmarks/loss_cost.py {' '.join(sys.argv[1:])}"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "loss_cost.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    meta = {"machine": f"{machine()}, torch {torch.__version__}", "threads": torch.get_num_threads(),
+            "positions": args.positions, "dim": args.dim, "command": command()}
     lines = ["## Loss cost per step (forward + backward, median ms)", "",
              f"Machine: {meta['machine']}, {meta['threads']} threads; P = {args.positions} positions, D = {args.dim}. "
              f"Command: `{meta['command']}`.", "",
@@ -76,9 +69,7 @@ def main() -> int:
     for r in rows:
         cells = " | ".join(f"{1000 * r[name]:.1f}" for name in LOSSES)
         lines.append(f"| {r['n_items']:,} | {cells} | {r['full_softmax'] / r['sampled per-position 128']:.1f}x |")
-    md = "\n".join(lines) + "\n"
-    (RESULTS / "loss_cost.md").write_text(md)
-    print(md)
+    write_results("loss_cost", {"meta": meta, "rows": rows}, "\n".join(lines) + "\n")
     return 0
 
 

@@ -34,7 +34,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -43,12 +42,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, machine
 
 from hymirec.data.paths import data_dir, raw_path
 from hymirec.evaluation.metrics import metrics_from_ranks
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 RUNNER = ROOT / "benchmarks" / "peer" / "recbole_runner.py"
 KS = (10, 50, 200)
 METRICS = [f"recall@{k}" for k in KS] + [f"ndcg@{k}" for k in KS]
@@ -460,7 +459,7 @@ def main() -> int:
             "command": command,
             "threads": args.threads,
             "epochs_override": {m: epochs_for(m, args) for m in args.models},
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+            "machine": machine(),
             "peer_install_steps": PEER_INSTALL_STEPS,
             "peer_freeze": freeze,
         },

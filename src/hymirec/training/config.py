@@ -59,11 +59,17 @@ class TrainConfig:
             raise ValueError(f"train.threads must be >= 0 (0: one per core), got {self.threads}")
         self.loss = {"name": self.loss} if isinstance(self.loss, str) else {"name": "auto", **self.loss}
         loss_config(self.loss)
+        self.selection_k  # raises for a malformed metric
+
+    @property
+    def selection_k(self) -> int:
+        """The cut-off K of ``selection_metric`` (``ndcg@K`` or ``recall@K``)."""
         metric, _, k = self.selection_metric.partition("@")
         if metric not in ("recall", "ndcg") or not k.isdigit():
             raise ValueError(
                 f"train.selection_metric must look like ndcg@K or recall@K, got {self.selection_metric!r}"
             )
+        return int(k)
 
 
 @dataclass
@@ -94,7 +100,7 @@ class ExperimentConfig:
     def validate(self) -> None:
         from hymirec.models import MODELS
 
-        k = int(self.train.selection_metric.partition("@")[2])
+        k = self.train.selection_k
         if k not in self.eval.ks:
             raise ValueError(
                 f"train.selection_metric {self.train.selection_metric!r} needs {k} in eval.ks {self.eval.ks}"

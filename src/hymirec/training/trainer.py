@@ -29,7 +29,7 @@ from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hymirec.training.config import ExperimentConfig, dump_experiment
 from hymirec.training.inference import evaluate_model
-from hymirec.training.losses import build_loss, resolve_loss_name
+from hymirec.training.losses import build_loss, loss_config, resolve_loss_name
 from hymirec.training.plots import plot_training_curves
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class Trainer:
 
 def scores_are_cosine(config: ExperimentConfig) -> bool:
     """Whether the run scores items by cosine (the loss's similarity, which evaluation follows)."""
-    return config.train.loss.get("similarity", "cosine") == "cosine"
+    return loss_config(config.train.loss)[1].similarity == "cosine"
 
 
 def evaluate_splits(model, split: LeaveOneOutSplit, config: ExperimentConfig) -> dict[str, Any]:

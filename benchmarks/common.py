@@ -1,0 +1,29 @@
+"""What every benchmark script writes the same way: the machine, the command, the result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """One line naming the machine a benchmark ran on."""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def command() -> str:
+    """The command line that ran this benchmark, as a reader would retype it."""
+    return f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".strip()
+
+
+def write_results(stem: str, data: dict, markdown: str) -> None:
+    """Write ``results/<stem>.json`` and ``results/<stem>.md`` and print the Markdown."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown)
+    print(markdown)
