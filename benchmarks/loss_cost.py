@@ -21,6 +21,7 @@ import time
 import torch
 from common import command, machine, write_results
 
+from hymirec.models.layers import lookup
 from hymirec.training.losses import build_loss
 
 LOSSES = {
@@ -40,7 +41,7 @@ def step_seconds(settings: dict, n_items: int, positions: int, dim: int, repeats
     times = []
     for i in range(repeats + 1):
         start = time.perf_counter()
-        loss(queries, table, positives, generator).backward()
+        loss(queries, positives, lambda ids: lookup(table, ids), generator).backward()
         if i:  # the first call warms up allocations
             times.append(time.perf_counter() - start)
         table.grad = queries.grad = None

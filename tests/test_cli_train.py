@@ -62,13 +62,14 @@ def test_mostpop_runs_through_the_same_protocol(tmp_path, capsys):
     from hymirec.data.fetch import load_dataset
     from hymirec.data.split import LeaveOneOutSplit
     from hymirec.evaluation.evaluator import Evaluator
-    from hymirec.models.mostpop import MostPop
-    from hymirec.training.inference import evaluate_model
+    from hymirec.evaluation.inference import evaluate_model
+    from hymirec.models import ModelInputs, MostPop, MostPopConfig
 
     split = LeaveOneOutSplit(load_dataset(str(data)))
-    pop = MostPop(split.n_items).fit(split.train_sequences())
+    pop = MostPop(MostPopConfig(), ModelInputs(split.n_items, 200, train_sequences=split.train_sequences()))
     for key, masked in (("test_masked", True), ("test_unmasked", False)):
-        expected = evaluate_model(pop, split.examples("test"), Evaluator([10, 50], masked), max_len=200).metrics
+        evaluator = Evaluator([10, 50], masked)
+        expected = evaluate_model(pop, split.examples("test"), evaluator, max_len=200, normalize=False).metrics
         assert results[key] == pytest.approx(expected)
     assert results["model"] == "mostpop" and results["epochs"] == 0
     assert f"| test (history masked) | {results['test_masked']['recall@10']:.4f} |" in out

@@ -1,6 +1,7 @@
 import numpy as np
 
-from hymirec.data.split import LeaveOneOutSplit, build_sequences, pad_right, training_windows
+from hymirec.data.batching import pad_right, training_windows
+from hymirec.data.split import LeaveOneOutSplit, build_sequences
 from helpers import make_dataset
 
 

@@ -6,7 +6,7 @@ import torch
 
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.config import ConfigError
-from hymirec.models import MODELS, build_model
+from hymirec.models import MODELS, ModelInputs, build_model
 from hymirec.training.checkpoint import CheckpointError
 from hymirec.training.config import load_experiment
 from hymirec.training.trainer import Trainer
@@ -35,7 +35,8 @@ def _config(tmp_path, **train):
 
 def _trainer(config, split, callbacks=None):
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model_name, config.model_settings(), split.n_items, config.data.max_len)
+    inputs = ModelInputs(split.n_items, config.data.max_len, split.dataset, split.train_sequences())
+    model = build_model(config.model_name, config.model_settings(), inputs)
     return Trainer(config, model, split, config.run_dir, callbacks)
 
 
@@ -108,7 +109,7 @@ LOSS_SETTINGS = {
 
 
 @pytest.mark.parametrize("loss", sorted(LOSS_SETTINGS))
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", sorted(set(MODELS) - {"mostpop"}))
 def test_every_model_trains_with_every_loss(tmp_path, model, loss):
     split = _toy_split(n_users=20)
     config = load_experiment(None, [
@@ -176,19 +177,22 @@ def test_selection_metric_picks_the_best_epoch(tmp_path):
 
 def test_dot_product_runs_are_evaluated_by_dot_product():
     # Item 2 is closer in angle to the user, item 1 has the larger dot product.
-    from hymirec.training.trainer import evaluate_splits, scores_are_cosine
+    from hymirec.evaluation.inference import evaluate_splits
+    from hymirec.models.base import SequentialRecommender
+    from hymirec.training.trainer import scores_are_cosine
 
-    class Fixed(torch.nn.Module):
+    class Fixed(SequentialRecommender):
         def user_embeddings(self, items, times, lengths):
-            return torch.tensor([[1.0, 0.0]]).expand(len(items), 2)
+            return torch.tensor([[[1.0, 0.0]]]).expand(len(items), 1, 2)
 
-        def item_embeddings(self):
-            return torch.tensor([[0.0, 0.0], [3.0, 3.0], [1.0, 0.1], [-1.0, 0.0]])
+        def embed_items(self, ids):
+            return torch.tensor([[0.0, 0.0], [3.0, 3.0], [1.0, 0.1], [-1.0, 0.0]])[ids]
 
     split = LeaveOneOutSplit(make_dataset([(1, 3, 0), (1, 1, 1), (1, 2, 2)], n_items=3))
     cosine = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1"])
     dot = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1", "train.loss.similarity=dot"])
     assert scores_are_cosine(cosine) and not scores_are_cosine(dot)
     # Test target is item 2 (history 3, 1 unmasked): cosine ranks it first, dot ranks item 1 first.
-    assert evaluate_splits(Fixed(), split, cosine)["test_unmasked"]["recall@1"] == 1.0
-    assert evaluate_splits(Fixed(), split, dot)["test_unmasked"]["recall@1"] == 0.0
+    fixed = Fixed(ModelInputs(3, 5))
+    assert evaluate_splits(fixed, split, cosine.eval, 5, scores_are_cosine(cosine))["test_unmasked"]["recall@1"] == 1.0
+    assert evaluate_splits(fixed, split, dot.eval, 5, scores_are_cosine(dot))["test_unmasked"]["recall@1"] == 0.0

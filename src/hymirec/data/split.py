@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import torch
 
 from hymirec.data.dataset import InteractionDataset
 
@@ -88,6 +87,7 @@ class LeaveOneOutSplit:
     """The leave-one-out split of a dataset (see the module docstring for the rule)."""
 
     def __init__(self, dataset: InteractionDataset) -> None:
+        self.dataset = dataset
         self.n_items = dataset.n_items
         self.sequences = build_sequences(dataset)
         self.eval_users = np.flatnonzero(self.sequences.lengths >= MIN_EVAL_LENGTH) + 1
@@ -120,30 +120,3 @@ class LeaveOneOutSplit:
             history_timestamps=self.sequences.timestamps[index],
             history_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         )
-
-
-def training_windows(
-    sequences: list[tuple[np.ndarray, np.ndarray]], max_len: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Cut training sequences into (inputs, timestamps, next-item targets) windows of at most
-    ``max_len`` positions, so that every next-item pair of a long sequence is trained on (the
-    most recent window keeps the most context; earlier windows start their context afresh)."""
-    windows = []
-    for items, times in sequences:
-        n_pairs = len(items) - 1
-        end = n_pairs
-        while end > 0:
-            start = max(0, end - max_len)
-            windows.append((items[start:end], times[start:end], items[start + 1 : end + 1]))
-            end = start
-    return windows
-
-
-def pad_right(rows: list[np.ndarray], length: int | None = None) -> torch.Tensor:
-    """Stack int64 rows into ``[B, L]``, right-padded with 0 (L = longest row by default)."""
-    length = max((len(r) for r in rows), default=0) if length is None else length
-    out = np.zeros((len(rows), max(length, 1)), dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return torch.from_numpy(out)
-

@@ -1,7 +1,7 @@
 """Sequential recommenders and the registry that builds them by name.
 
 ``MODELS`` maps each name usable in a config file to its ``(ConfigClass, ModelClass)`` pair; every
-model class is constructed as ``ModelClass(config, n_items, max_len)``.
+model class is constructed as ``ModelClass(config, inputs)`` with the ``ModelInputs`` of the data.
 """
 
 from __future__ import annotations
@@ -10,21 +10,21 @@ import dataclasses
 from typing import Any
 
 from hymirec.config import ConfigError, from_dict, to_dict
-from hymirec.models.base import SequentialRecommender
+from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from hymirec.models.hstu import HSTU, HSTUConfig
+from hymirec.models.mostpop import MostPop, MostPopConfig
 from hymirec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
+    "mostpop": (MostPopConfig, MostPop),
     "sasrec": (SASRecConfig, SASRec),
     "gru4rec": (GRU4RecConfig, GRU4Rec),
     "hstu": (HSTUConfig, HSTU),
 }
 
 
-def build_model(
-    name: str, config: dict[str, Any] | Any, n_items: int, max_len: int
-) -> SequentialRecommender:
+def build_model(name: str, config: dict[str, Any] | Any, inputs: ModelInputs) -> SequentialRecommender:
     """Build model ``name`` from a config mapping (or that model's config dataclass).
 
     The config always goes through ``hymirec.config.from_dict``, so unknown keys, ill-typed values
@@ -39,9 +39,7 @@ def build_model(
                 f"model {name!r} takes a {config_cls.__name__}, got {type(config).__name__}"
             )
         config = to_dict(config)
-    if n_items < 1 or max_len < 1:
-        raise ValueError(f"n_items and max_len must be positive, got {n_items} and {max_len}")
-    return model_cls(from_dict(config_cls, config, where=f"{name} config"), n_items, max_len)
+    return model_cls(from_dict(config_cls, config, where=f"{name} config"), inputs)
 
 
 __all__ = [
@@ -50,6 +48,9 @@ __all__ = [
     "GRU4RecConfig",
     "HSTU",
     "HSTUConfig",
+    "ModelInputs",
+    "MostPop",
+    "MostPopConfig",
     "SASRec",
     "SASRecConfig",
     "SequentialRecommender",

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hymirec.models.base import SequentialRecommender
-from hymirec.models.layers import item_table
+from hymirec.models.base import ModelInputs, SequentialRecommender
+from hymirec.models.layers import item_table, lookup
 
 
 @dataclass
@@ -48,10 +48,10 @@ class GRU4RecConfig:
 class GRU4Rec(SequentialRecommender):
     """GRU over item embeddings; timestamps are accepted for the common contract and ignored."""
 
-    def __init__(self, config: GRU4RecConfig, n_items: int, max_len: int) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, config: GRU4RecConfig, inputs: ModelInputs) -> None:
+        super().__init__(inputs)
         self.config = config
-        self.items = item_table(n_items, config.dim)
+        self.items = item_table(inputs.n_items, config.dim)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(
             config.dim,
@@ -75,6 +75,6 @@ class GRU4Rec(SequentialRecommender):
         hidden, _ = self.gru(self.dropout(self.items(items)))
         return self.proj(hidden)
 
-    def item_embeddings(self) -> torch.Tensor:
-        """The input item table, ``[n_items + 1, dim]``."""
-        return self.items.weight
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows of the input item table: ``[*ids.shape, dim]``."""
+        return lookup(self.items.weight, ids)

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hymirec.models.base import SequentialRecommender
-from hymirec.models.layers import SequenceInput, attention_mask
+from hymirec.models.base import ModelInputs, SequentialRecommender
+from hymirec.models.layers import SequenceInput, attention_mask, lookup
 
 # Time gaps fall into buckets floor(ln(gap) / 0.301): each bucket spans a factor e^0.301 ~ 1.35.
 # The constant is the reference implementation's; 128 buckets cover gaps up to e^38 seconds.
@@ -150,8 +150,9 @@ class HSTULayer(nn.Module):
 class HSTU(SequentialRecommender):
     """HSTU over item ids and interaction timestamps; returns raw (unnormalised) vectors."""
 
-    def __init__(self, config: HSTUConfig, n_items: int, max_len: int) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, config: HSTUConfig, inputs: ModelInputs) -> None:
+        super().__init__(inputs)
+        n_items, max_len = inputs.n_items, inputs.max_len
         self.config = config
         self.input = SequenceInput(
             n_items, max_len, config.dim, config.dropout, positional=config.positional_embedding
@@ -173,6 +174,6 @@ class HSTU(SequentialRecommender):
             x = layer(x, mask, offsets, buckets)
         return x
 
-    def item_embeddings(self) -> torch.Tensor:
-        """The input item table, ``[n_items + 1, dim]``."""
-        return self.input.items.weight
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows of the input item table: ``[*ids.shape, dim]``."""
+        return lookup(self.input.items.weight, ids)

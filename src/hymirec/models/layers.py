@@ -27,6 +27,13 @@ def item_table(n_items: int, dim: int) -> nn.Embedding:
     return table
 
 
+def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table[ids]`` for ids of any shape through ``index_select``, whose backward is an
+    ``index_add``: on CPU several times faster than the sorting scatter behind advanced indexing
+    for the ``[P, m]`` ids of per-position negatives."""
+    return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[-1])
+
+
 def attention_mask(items: torch.Tensor) -> torch.Tensor:
     """``[B, L]`` item ids -> ``[B, 1, L, L]`` bool, True where query ``i`` may read key ``j``.
 

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hymirec.models.base import SequentialRecommender
-from hymirec.models.layers import SequenceInput, attention_mask
+from hymirec.models.base import ModelInputs, SequentialRecommender
+from hymirec.models.layers import SequenceInput, attention_mask, lookup
 
 
 @dataclass
@@ -120,8 +120,9 @@ class Block(nn.Module):
 class SASRec(SequentialRecommender):
     """SASRec over item ids; timestamps are accepted for the common contract and ignored."""
 
-    def __init__(self, config: SASRecConfig, n_items: int, max_len: int) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, config: SASRecConfig, inputs: ModelInputs) -> None:
+        super().__init__(inputs)
+        n_items, max_len = inputs.n_items, inputs.max_len
         self.config = config
         self.input = SequenceInput(n_items, max_len, config.dim, config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
@@ -140,6 +141,6 @@ class SASRec(SequentialRecommender):
             x = block(x, mask)
         return self.ln_final(x)
 
-    def item_embeddings(self) -> torch.Tensor:
-        """The input item table, ``[n_items + 1, dim]``."""
-        return self.input.items.weight
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows of the input item table: ``[*ids.shape, dim]``."""
+        return lookup(self.input.items.weight, ids)

@@ -1,43 +1,84 @@
-"""Training checkpoints in safetensors: model, loss, optimizer, RNG and trainer state.
+"""Training checkpoints in safetensors: weights, optimizer, RNG and trainer state.
+
+A checkpoint holds the *trainable* state of a run only: trainable parameters and buffers, the
+optimizer's state, RNG states and the trainer's bookkeeping. Frozen parameters (a pretrained
+language model that is not fine-tuned) are rebuilt from their source, not copied into every
+checkpoint; the checkpoint records a SHA-256 fingerprint of them so that loading it onto
+different frozen weights is an error rather than a silently different model.
 
 safetensors holds tensors only, so the optimizer's non-tensor state (param groups) and the
 trainer's bookkeeping travel as JSON in the file's metadata. Files are written to a temporary
-name and renamed, so a run killed mid-write leaves the previous checkpoint intact.
+name and renamed, so a run killed mid-write leaves the previous checkpoint intact. Reading uses
+safetensors only: nothing in a checkpoint is unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from torch import nn
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or belongs to a different configuration."""
 
 
-def _flat(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # Clone so tied weights (one tensor under two names) become separate entries, which
-    # safetensors requires; the model re-ties them on load_state_dict.
-    return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in state.items()}
+@dataclass
+class Checkpoint:
+    """What ``read_checkpoint`` returns: ``weights`` named ``<module>.<state key>``."""
+
+    weights: dict[str, torch.Tensor]
+    rng: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    optimizer: dict[str, Any] | None
+    path: Path
+
+
+def trainable_state(modules: dict[str, nn.Module]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The state to save of ``modules`` (name -> module): every buffer and every parameter that
+    requires a gradient, named ``<module>.<key>``; and the names of the frozen parameters."""
+    weights, frozen = {}, []
+    for prefix, module in modules.items():
+        for key, value in module.state_dict(keep_vars=True).items():
+            name = f"{prefix}.{key}"
+            if isinstance(value, nn.Parameter) and not value.requires_grad:
+                frozen.append(name)
+            else:
+                # Clone so tied weights (one tensor under two names) become separate entries, which
+                # safetensors requires; load_state_dict re-ties them.
+                weights[name] = value.detach().to("cpu", copy=True).contiguous()
+    return weights, frozen
+
+
+def fingerprint(modules: dict[str, nn.Module], names: list[str]) -> str:
+    """SHA-256 over the named (frozen) parameters' names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    states = {prefix: module.state_dict() for prefix, module in modules.items()}
+    for name in sorted(names):
+        prefix, key = name.split(".", 1)
+        tensor = states[prefix][key].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def save_checkpoint(
     path: str | Path,
-    modules: dict[str, torch.nn.Module],
+    weights: dict[str, torch.Tensor],
     optimizer: torch.optim.Optimizer | None,
     rng: dict[str, torch.Tensor],
     state: dict[str, Any],
 ) -> None:
-    """Write ``modules`` (name -> module), the optimizer, RNG states and JSON ``state``."""
-    tensors: dict[str, torch.Tensor] = {}
-    for name, module in modules.items():
-        tensors.update(_flat(f"module.{name}", module.state_dict()))
+    """Write ``weights``, the optimizer, RNG states and JSON ``state`` to ``path``."""
+    tensors = {f"weights.{k}": v for k, v in weights.items()}
     meta: dict[str, str] = {"state": json.dumps(state)}
     if optimizer is not None:
         opt = optimizer.state_dict()
@@ -45,7 +86,7 @@ def save_checkpoint(
             for key, value in pstate.items():
                 if not torch.is_tensor(value):
                     value = torch.tensor(value)
-                tensors[f"optimizer.{pid}.{key}"] = value.detach().clone().contiguous()
+                tensors[f"optimizer.{pid}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
         meta["param_groups"] = json.dumps(opt["param_groups"])
     for name, value in rng.items():
         tensors[f"rng.{name}"] = value.clone()
@@ -55,12 +96,8 @@ def save_checkpoint(
     os.replace(tmp, path)
 
 
-def load_checkpoint(
-    path: str | Path,
-    modules: dict[str, torch.nn.Module],
-    optimizer: torch.optim.Optimizer | None = None,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Restore ``modules`` and ``optimizer`` in place; return the RNG states and JSON state."""
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -72,23 +109,42 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
     if "state" not in meta:
         raise CheckpointError(f"{path}: not a hymirec training checkpoint (no state metadata)")
-    for name, module in modules.items():
-        prefix = f"module.{name}."
-        sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(sub)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path}: weights of {name!r} do not fit this model: {exc}") from exc
-    if optimizer is not None:
-        if "param_groups" not in meta:
-            raise CheckpointError(f"{path}: has no optimizer state to resume from")
+    optimizer = None
+    if "param_groups" in meta:
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             if key.startswith("optimizer."):
                 _, pid, name = key.split(".", 2)
                 opt_state.setdefault(int(pid), {})[name] = value
-        optimizer.load_state_dict(
-            {"state": opt_state, "param_groups": json.loads(meta["param_groups"])}
+        optimizer = {"state": opt_state, "param_groups": json.loads(meta["param_groups"])}
+    return Checkpoint(
+        weights={k[len("weights.") :]: v for k, v in tensors.items() if k.startswith("weights.")},
+        rng={k[len("rng.") :]: v for k, v in tensors.items() if k.startswith("rng.")},
+        state=json.loads(meta["state"]),
+        optimizer=optimizer,
+        path=path,
+    )
+
+
+def load_weights(checkpoint: Checkpoint, modules: dict[str, nn.Module], frozen: list[str]) -> None:
+    """Put the checkpoint's weights into ``modules``; the parameters it lacks must be exactly the
+    ``frozen`` ones, and their fingerprint must match the one it was saved with."""
+    for prefix, module in modules.items():
+        sub = {k[len(prefix) + 1 :]: v for k, v in checkpoint.weights.items() if k.startswith(prefix + ".")}
+        try:
+            result = module.load_state_dict(sub, strict=False)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{checkpoint.path}: weights of {prefix!r} do not fit this model: {exc}") from exc
+        missing = {f"{prefix}.{k}" for k in result.missing_keys} - set(frozen)
+        if missing or result.unexpected_keys:
+            raise CheckpointError(
+                f"{checkpoint.path}: weights of {prefix!r} do not fit this model "
+                f"(missing {sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}); "
+                "was it written with other settings?"
+            )
+    expected = checkpoint.state.get("frozen_fingerprint")
+    if expected is not None and expected != fingerprint(modules, frozen):
+        raise CheckpointError(
+            f"{checkpoint.path}: the frozen weights of this model differ from those the checkpoint "
+            "was trained with (another backbone source or version?)"
         )
-    rng = {k[len("rng.") :]: v for k, v in tensors.items() if k.startswith("rng.")}
-    return rng, json.loads(meta["state"])

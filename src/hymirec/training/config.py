@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
-from hymirec.evaluation.metrics import DEFAULT_KS
+from hymirec.evaluation.config import EvalConfig
 
 DEFAULT_MODEL = "sasrec"
 
@@ -26,6 +26,21 @@ class DataConfig:
 
 
 @dataclass
+class ParamGroupConfig:
+    """Settings for the parameters whose names start with a prefix (``train.param_groups``)."""
+
+    lr: float | None = None
+    weight_decay: float | None = None
+    frozen: bool = False
+
+    def validate(self) -> None:
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+
+@dataclass
 class TrainConfig:
     """Optimiser, loss and schedule settings shared by every trainable model.
 
@@ -33,6 +48,14 @@ class TrainConfig:
     ``hymirec.training.losses``. ``selection_metric`` is the validation metric that picks the
     best epoch and drives early stopping. ``threads`` caps the intra-op CPU threads of the run
     (0: PyTorch's default, one per core); see docs/training.md for the contention measurement.
+
+    ``param_groups`` maps a parameter-name prefix (a module path such as ``item_encoder`` or
+    ``user_model.layers.0``) to its own learning rate / weight decay, or freezes it; the longest
+    matching prefix wins. ``init_from`` starts from another run's best checkpoint (a run folder
+    or a ``.safetensors`` file): the stages of a multi-stage model. ``grad_accumulation`` sums
+    the gradients of that many batches per optimizer step; ``precision: bf16`` trains under
+    bfloat16 autocast; ``device`` is ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when
+    present).
     """
 
     epochs: int = 200
@@ -46,11 +69,16 @@ class TrainConfig:
     threads: int = 0
     seed: int = 42
     progress: bool = True
+    param_groups: dict[str, ParamGroupConfig] = field(default_factory=dict)
+    init_from: str | None = None
+    grad_accumulation: int = 1
+    precision: Literal["fp32", "bf16"] = "fp32"
+    device: str = "cpu"
 
     def validate(self) -> None:
         from hymirec.training.losses import loss_config
 
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "batch_size", "patience", "grad_accumulation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -60,6 +88,13 @@ class TrainConfig:
         self.loss = {"name": self.loss} if isinstance(self.loss, str) else {"name": "auto", **self.loss}
         loss_config(self.loss)
         self.selection_k  # raises for a malformed metric
+        self.param_groups = {
+            prefix: from_dict(ParamGroupConfig, vars(group) if isinstance(group, ParamGroupConfig) else group,
+                              f"train.param_groups.{prefix}")
+            for prefix, group in self.param_groups.items()
+        }
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"train.device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
 
     @property
     def selection_k(self) -> int:
@@ -70,19 +105,6 @@ class TrainConfig:
                 f"train.selection_metric must look like ndcg@K or recall@K, got {self.selection_metric!r}"
             )
         return int(k)
-
-
-@dataclass
-class EvalConfig:
-    """Full-ranking evaluation settings (see ``hymirec.evaluation``)."""
-
-    ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS))
-    mask_history: bool = True
-    batch_size: int = 1024
-
-    def validate(self) -> None:
-        if not self.ks or any(k < 1 for k in self.ks):
-            raise ValueError(f"eval.ks must be positive cut-offs, got {self.ks}")
 
 
 @dataclass
@@ -106,12 +128,8 @@ class ExperimentConfig:
                 f"train.selection_metric {self.train.selection_metric!r} needs {k} in eval.ks {self.eval.ks}"
             )
         name = self.model.get("name")
-        if name == "mostpop":
-            if set(self.model) != {"name"}:
-                raise ValueError("model: mostpop takes no settings besides name")
-            return
         if name not in MODELS:
-            raise ValueError(f"model.name {name!r} is unknown; choose one of {['mostpop', *MODELS]}")
+            raise ValueError(f"model.name {name!r} is unknown; choose one of {sorted(MODELS)}")
         from_dict(MODELS[name][0], self.model_settings(), f"model ({name})")
 
     @property
@@ -140,4 +158,12 @@ def dump_experiment(config: ExperimentConfig) -> dict[str, Any]:
     return to_dict(config)
 
 
-__all__ = ["ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "TrainConfig", "load_experiment"]
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "ExperimentConfig",
+    "ParamGroupConfig",
+    "TrainConfig",
+    "load_experiment",
+]

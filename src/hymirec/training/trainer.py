@@ -1,11 +1,16 @@
-"""The one training loop every trainable model shares.
+"""The one training loop every model shares.
 
-AdamW on the configured next-item loss (``train.loss``: full or sampled softmax) over every
-next-item position of the training windows; after each epoch the model is evaluated on the
-validation targets, the best model by the validation ``train.selection_metric`` (NDCG@10 by
-default) is kept, and training stops after ``patience`` epochs without improvement. Each epoch ends with a
-checkpoint (model, loss, optimizer, RNG, bookkeeping) from which ``resume=True`` continues a killed
-run exactly: a run killed after epoch 1 and resumed ends with the same metrics as one that was not.
+AdamW on the model's training loss (by default the configured next-item loss, ``train.loss``, at
+every position of the training windows), with parameter groups that have their own learning rates
+or are frozen (``train.param_groups``), gradient accumulation, bf16 autocast and a device setting.
+After each epoch the model is evaluated on the validation targets, the best model by the
+validation ``train.selection_metric`` (NDCG@10 by default) is kept, and training stops after
+``patience`` epochs without improvement. Each epoch ends with a checkpoint of the trainable state
+(trainable weights, optimizer, RNG, bookkeeping; frozen weights only as a fingerprint) from which
+``resume=True`` continues a killed run exactly: a run killed after epoch 1 and resumed ends with
+the same metrics as one that was not. ``train.init_from`` starts a run from another run's best
+weights (the second stage of a two-stage model). A model with nothing to train (MostPop) is
+evaluated as it is built.
 """
 
 from __future__ import annotations
@@ -23,13 +28,22 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from hymirec.data.split import LeaveOneOutSplit, pad_right, training_windows
+from hymirec.data.batching import pad_right, training_windows
+from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.evaluator import Evaluator
+from hymirec.evaluation.inference import evaluate_model, evaluate_splits
 from hymirec.models.base import SequentialRecommender
-from hymirec.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hymirec.training.checkpoint import (
+    CheckpointError,
+    fingerprint,
+    load_weights,
+    read_checkpoint,
+    save_checkpoint,
+    trainable_state,
+)
 from hymirec.training.config import ExperimentConfig, dump_experiment
-from hymirec.training.inference import evaluate_model
 from hymirec.training.losses import build_loss, loss_config, resolve_loss_name
+from hymirec.training.params import configure_parameters, resolve_device
 from hymirec.training.plots import plot_training_curves
 
 log = logging.getLogger(__name__)
@@ -37,7 +51,7 @@ log = logging.getLogger(__name__)
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 # Settings that may differ between a killed run and its resumption.
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience")}
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience"), ("train", "device")}
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -79,16 +93,26 @@ class Trainer:
         callbacks: list[EpochCallback] | None = None,
     ) -> None:
         self.config = config
-        self.model = model
         self.split = split
         self.run_dir = Path(run_dir)
         self.callbacks = callbacks or []
         tc = config.train
-        self.loss = build_loss(tc.loss, split.n_items)
-        self.parameters = list(model.parameters()) + list(self.loss.parameters())
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=tc.lr, weight_decay=tc.weight_decay)
-        self.normalize = scores_are_cosine(config)
+        self.device = resolve_device(tc.device)
+        self.model = model.to(self.device)
+        self.loss = build_loss(tc.loss, split.n_items).to(self.device)
+        if tc.init_from:
+            init_from(self.model, tc.init_from)
+        groups = configure_parameters(self._modules(), tc)
+        self.parameters = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay) if groups else None
+        self.frozen = trainable_state(self._modules())[1]
+        self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
+        self.normalize = scores_are_cosine(config, model)
         self.generator = torch.Generator().manual_seed(tc.seed)
+        # Negatives are drawn where the vectors live; on the CPU from the same stream as the order.
+        self.sample_generator = (
+            self.generator if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(tc.seed)
+        )
         self.windows = training_windows(split.train_sequences(), config.data.max_len)
         self.evaluator = Evaluator(config.eval.ks, config.eval.mask_history, config.eval.batch_size)
         self.valid = split.examples("valid")
@@ -99,13 +123,25 @@ class Trainer:
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {"model": self.model, "loss": self.loss}
 
-    def _save(self) -> None:
+    def _rng(self) -> dict[str, torch.Tensor]:
         rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            rng["sample_generator"] = self.sample_generator.get_state()
+        return rng
+
+    def _checkpoint(self, path: Path, optimizer: torch.optim.Optimizer | None, state: dict[str, Any]) -> None:
+        weights, _ = trainable_state(self._modules())
+        state = {**state, "frozen_fingerprint": self.frozen_fingerprint}
+        save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
+
+    def _save(self) -> None:
         state = {**self.state, "history": self.history, "config": dump_experiment(self.config)}
-        save_checkpoint(self.run_dir / LAST, self._modules(), self.optimizer, rng, state)
+        self._checkpoint(self.run_dir / LAST, self.optimizer, state)
 
     def _restore(self) -> None:
-        rng, state = load_checkpoint(self.run_dir / LAST, self._modules(), self.optimizer)
+        checkpoint = read_checkpoint(self.run_dir / LAST)
+        state = checkpoint.state
         diffs = [d for d in _config_diff(state["config"], dump_experiment(self.config)) if d not in RESUMABLE_CHANGES]
         if diffs:
             names = ", ".join(".".join(d) for d in diffs)
@@ -113,41 +149,56 @@ class Trainer:
                 f"{self.run_dir / LAST} was written with different settings ({names}); "
                 "resume with the same configuration or start a new run"
             )
+        load_weights(checkpoint, self._modules(), self.frozen)
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+        rng = checkpoint.rng
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["generator"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self.sample_generator.set_state(rng["sample_generator"])
         self.history = state.pop("history")
-        state.pop("config")
+        for key in ("config", "frozen_fingerprint"):
+            state.pop(key)
         self.state = state
         log.info("resumed from epoch %d", self.state["epoch"])
 
+    def load_best(self) -> None:
+        """Put the best epoch's weights into the model."""
+        load_weights(read_checkpoint(self.run_dir / BEST), self._modules(), self.frozen)
+
     # -- training ------------------------------------------------------------------------------
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast when ``train.precision`` asks for it (a no-op context otherwise)."""
+        bf16 = self.config.train.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+
     def _batches(self):
         order = torch.randperm(len(self.windows), generator=self.generator).tolist()
         bs = self.config.train.batch_size
         for lo in range(0, len(order), bs):
             chunk = [self.windows[i] for i in order[lo : lo + bs]]
-            yield (pad_right([w[0] for w in chunk]), pad_right([w[1] for w in chunk]), pad_right([w[2] for w in chunk]))
+            yield tuple(pad_right([w[k] for w in chunk]).to(self.device) for k in range(3))
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
+        tc = self.config.train
         total, positions, start = 0.0, 0, time.perf_counter()
-        n_batches = -(-len(self.windows) // self.config.train.batch_size)
-        bar = tqdm(
-            self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False,
-            disable=not self.config.train.progress,
-        )
-        for items, times, targets in bar:
-            hidden = self.model(items, times)
-            mask = targets > 0
-            loss = self.loss(hidden[mask], self.model.item_embeddings(), targets[mask], self.generator)
+        n_batches = -(-len(self.windows) // tc.batch_size)
+        bar = tqdm(self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not tc.progress)
+        self.optimizer.zero_grad(set_to_none=True)
+        for step, (items, times, targets) in enumerate(bar, start=1):
+            with self.autocast():
+                loss, n = self.model.training_loss(items, times, targets, self.loss, self.sample_generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: loss became {loss.item()}; lower train.lr")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.parameters, self.config.train.grad_clip)
-            self.optimizer.step()
-            n = int(mask.sum())
+            (loss / tc.grad_accumulation if tc.grad_accumulation > 1 else loss).backward()
+            if step % tc.grad_accumulation == 0 or step == n_batches:
+                if tc.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.parameters, tc.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
             total += loss.item() * n
             positions += n
             bar.set_postfix(loss=f"{loss.item():.4f}")
@@ -165,15 +216,20 @@ class Trainer:
             )
         write_run_config(self.run_dir, self.config)
         tc = self.config.train
+        if self.optimizer is None:
+            # Nothing to train (MostPop): the model as built is the best one.
+            self._checkpoint(self.run_dir / BEST, None, {"epoch": 0})
+            self.state["stopped"] = True
         while not self.state["stopped"] and self.state["epoch"] < tc.epochs:
             epoch = self.state["epoch"] + 1
             record = {"epoch": epoch, **self._train_epoch(epoch)}
-            valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize)
+            with self.autocast():
+                valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize)
             record["valid"] = valid.metrics
             score = valid.metrics[tc.selection_metric]
             if score > self.state["best_score"]:
                 self.state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-                save_checkpoint(self.run_dir / BEST, self._modules(), None, {}, {"epoch": epoch})
+                self._checkpoint(self.run_dir / BEST, None, {"epoch": epoch})
             else:
                 self.state["bad_epochs"] += 1
             self.state["epoch"] = epoch
@@ -193,8 +249,11 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """Load the best checkpoint, evaluate on test (history masked and unmasked), write results."""
-        load_checkpoint(self.run_dir / BEST, self._modules())
-        results = evaluate_splits(self.model, self.split, self.config)
+        self.load_best()
+        with self.autocast():
+            results = evaluate_splits(
+                self.model, self.split, self.config.eval, self.config.data.max_len, self.normalize
+            )
         train_seconds = sum(r["train_seconds"] for r in self.history)
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)
         results.update(
@@ -207,25 +266,34 @@ class Trainer:
             positions_per_s=positions / train_seconds if train_seconds else 0.0,
         )
         write_results(self.run_dir, results)
-        plot_training_curves(self.history, self.run_dir / "training_curves.png")
+        if self.history:
+            plot_training_curves(self.history, self.run_dir / "training_curves.png", self.config.train.selection_metric)
         return results
 
 
-def scores_are_cosine(config: ExperimentConfig) -> bool:
-    """Whether the run scores items by cosine (the loss's similarity, which evaluation follows)."""
-    return loss_config(config.train.loss)[1].similarity == "cosine"
+def scores_are_cosine(config: ExperimentConfig, model: SequentialRecommender | None = None) -> bool:
+    """Whether the run scores items by cosine: the model's fixed similarity when it has one,
+    else the loss's (evaluation follows what training optimised)."""
+    similarity = getattr(model, "similarity", None) or loss_config(config.train.loss)[1].similarity
+    return similarity == "cosine"
 
 
-def evaluate_splits(model, split: LeaveOneOutSplit, config: ExperimentConfig) -> dict[str, Any]:
-    """Validation (configured masking) and test metrics under both history conventions."""
-    ec, max_len, normalize = config.eval, config.data.max_len, scores_are_cosine(config)
-    out = {
-        "valid": evaluate_model(
-            model, split.examples("valid"), Evaluator(ec.ks, ec.mask_history, ec.batch_size), max_len, normalize
-        ).metrics
-    }
-    test = split.examples("test")
-    for masked in (True, False):
-        key = "test_masked" if masked else "test_unmasked"
-        out[key] = evaluate_model(model, test, Evaluator(ec.ks, masked, ec.batch_size), max_len, normalize).metrics
-    return out
+def init_from(model: SequentialRecommender, source: str | Path) -> None:
+    """Load the weights of another run's best checkpoint (a run folder or a checkpoint file)
+    that this model has under the same names; the rest keeps its initialisation.
+
+    A weight of the same name but another shape, or no shared weight at all, is an error.
+    """
+    path = Path(source)
+    checkpoint = read_checkpoint(path / BEST if path.is_dir() else path)
+    own = model.state_dict()
+    shared = {k[len("model.") :]: v for k, v in checkpoint.weights.items() if k[len("model.") :] in own}
+    if not shared:
+        raise CheckpointError(f"train.init_from: {checkpoint.path} holds no weight this model has")
+    wrong = [k for k, v in shared.items() if v.shape != own[k].shape]
+    if wrong:
+        raise CheckpointError(
+            f"train.init_from: {checkpoint.path} has other shapes for {wrong[:5]}; built with other sizes?"
+        )
+    model.load_state_dict(shared, strict=False)
+    log.info("initialised %d of %d tensors from %s", len(shared), len(own), checkpoint.path)

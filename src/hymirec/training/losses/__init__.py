@@ -1,7 +1,7 @@
 """Training losses, chosen by name like models (``train.loss: {name: ..., <settings>}``).
 
 ``LOSSES`` maps each name to its ``(ConfigClass, LossClass)``; every loss is built as
-``LossClass(config, n_items)`` and called as ``loss(queries, item_table, positives, generator)``.
+``LossClass(config, n_items)`` and called as ``loss(queries, positives, embed_items, generator)``.
 ``auto`` is not a loss of its own: it picks ``full_softmax`` for catalogues of at most
 ``FULL_SOFTMAX_MAX_ITEMS`` items and ``sampled_softmax`` above (the measurement behind the
 threshold is in docs/training.md), and takes only the settings the two share.

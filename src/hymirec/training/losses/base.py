@@ -8,11 +8,17 @@ evaluator reads it from here (``scores_are_cosine``).
 
 The logit scale is ``1 / temperature``, fixed or learnable as in HLLM (initialised to
 ``1 / temperature``, capped at ``max_scale``).
+
+Item vectors come from the model (``embed_items``, called once per batch with every id the loss
+needs), so a text model encodes only the items a batch touches. ``false_negative_threshold``
+masks negatives whose cosine to the position's positive exceeds it (HLLM's ``nce_thres``, 0.99
+there): near-duplicate items, common when items are text, are not pushed apart.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +36,7 @@ class LossConfig:
     temperature: float = 0.05
     learnable_temperature: bool = False
     max_scale: float = 100.0
+    false_negative_threshold: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError for settings no loss can be built from."""
@@ -37,13 +44,17 @@ class LossConfig:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if not self.max_scale > 0:
             raise ValueError(f"max_scale must be > 0, got {self.max_scale}")
+        t = self.false_negative_threshold
+        if t is not None and not -1.0 <= t <= 1.0:
+            raise ValueError(f"false_negative_threshold is a cosine in [-1, 1], got {t}")
 
 
 class NextItemLoss(nn.Module):
     """Base class: holds the logit scale and prepares vectors for the configured similarity.
 
-    Subclasses implement ``forward(queries [P, D], item_table [N+1, D], positives [P], generator)``
-    and return the mean loss over the ``P`` positions.
+    Subclasses implement ``forward(queries [P, D], positives [P], embed_items, generator)`` and
+    return the mean loss over the ``P`` positions; ``embed_items`` maps item ids of any shape to
+    vectors ``[*shape, D]``.
     """
 
     def __init__(self, config: LossConfig, n_items: int) -> None:
@@ -64,3 +75,23 @@ class NextItemLoss(nn.Module):
     def prepare(self, vectors: torch.Tensor) -> torch.Tensor:
         """Vectors as the similarity compares them: unit length for cosine, as they are for dot."""
         return F.normalize(vectors, dim=-1) if self.config.similarity == "cosine" else vectors
+
+    def false_negatives(
+        self, positive_vectors: torch.Tensor, negative_vectors: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Where a negative is too similar to the row's positive to be one (None: no threshold).
+
+        ``positive_vectors`` ``[P, D]``; ``negative_vectors`` ``[N, D]`` shared by every row or
+        ``[P, N, D]`` per row -> bool ``[P, N]``.
+        """
+        threshold = self.config.false_negative_threshold
+        if threshold is None:
+            return None
+        with torch.no_grad():
+            pos = F.normalize(positive_vectors, dim=-1)
+            neg = F.normalize(negative_vectors, dim=-1)
+            similar = pos @ neg.T if neg.dim() == 2 else torch.einsum("pd,pnd->pn", pos, neg)
+        return similar > threshold
+
+
+ItemEmbedder = Callable[[torch.Tensor], torch.Tensor]

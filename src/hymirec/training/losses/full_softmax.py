@@ -14,20 +14,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hymirec.training.losses.base import NextItemLoss
+from hymirec.training.losses.base import ItemEmbedder, NextItemLoss
 
 
 class FullSoftmaxLoss(NextItemLoss):
-    """Softmax over items ``1..N`` (row 0 of the table, padding, is never a class)."""
+    """Softmax over items ``1..N`` (padding is never a class)."""
 
     def forward(
         self,
         queries: torch.Tensor,
-        item_table: torch.Tensor,
         positives: torch.Tensor,
+        embed_items: ItemEmbedder,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """``queries`` ``[P, D]``, ``item_table`` ``[N+1, D]``, ``positives`` ``[P]`` ids in 1..N."""
-        logits = self.prepare(queries) @ self.prepare(item_table[1:]).T
-        return F.cross_entropy(logits * self.scale, positives - 1)
-
+        """``queries`` ``[P, D]``, ``positives`` ``[P]`` ids in 1..N."""
+        table = embed_items(torch.arange(1, self.n_items + 1, device=queries.device))
+        logits = (self.prepare(queries) @ self.prepare(table).T) * self.scale
+        classes = positives - 1
+        similar = self.false_negatives(table[classes], table)
+        if similar is not None:
+            similar[torch.arange(len(classes), device=classes.device), classes] = False
+            logits = logits.masked_fill(similar, -torch.inf)
+        return F.cross_entropy(logits, classes)

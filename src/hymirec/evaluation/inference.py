@@ -1,0 +1,102 @@
+"""From a model to the evaluator's inputs: user vectors from histories, the catalogue's vectors.
+
+Every model is evaluated through these functions: users are encoded from the last ``max_len``
+items of their history (``[U, K, D]``), the whole catalogue is embedded once per evaluation in
+chunks of ``model.item_batch_size`` ids (with a progress bar when that takes several chunks), and
+the evaluator ranks every item. Vectors are L2-normalised when the run scores by cosine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hymirec.data.batching import pad_right
+from hymirec.data.split import EvalExamples, LeaveOneOutSplit
+from hymirec.evaluation.config import EvalConfig
+from hymirec.evaluation.evaluator import EvaluationResult, Evaluator
+from hymirec.models.base import SequentialRecommender
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def encode_users(
+    model: SequentialRecommender,
+    examples: EvalExamples,
+    max_len: int,
+    batch_size: int = 256,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """``[U, K, D]`` user vectors from the last ``max_len`` items of each example's history."""
+    was_training = model.training
+    model.eval()
+    device = _device(model)
+    out = []
+    for lo in range(0, len(examples), batch_size):
+        hist = [examples.history(i) for i in range(lo, min(lo + batch_size, len(examples)))]
+        lengths = torch.tensor([min(len(h[0]), max_len) for h in hist])
+        if (lengths == 0).any():
+            raise ValueError("an evaluation example has an empty history")
+        items = pad_right([h[0][-max_len:] for h in hist]).to(device)
+        times = pad_right([h[1][-max_len:] for h in hist]).to(device)
+        users = model.user_embeddings(items, times, lengths.to(device)).float()
+        out.append((F.normalize(users, dim=-1) if normalize else users).cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, 1, 1)
+
+
+@torch.no_grad()
+def embed_catalogue(model: SequentialRecommender, normalize: bool = True, progress: bool = True) -> torch.Tensor:
+    """``[n_items + 1, D]`` vectors of every item (row 0: padding), in chunks of
+    ``model.item_batch_size`` ids."""
+    was_training = model.training
+    model.eval()
+    ids = torch.arange(model.n_items + 1, device=_device(model))
+    chunks = ids.split(model.item_batch_size)
+    bar = tqdm(chunks, desc="embedding items", unit="chunk", leave=False, disable=not progress or len(chunks) < 2)
+    vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar])
+    model.train(was_training)
+    return F.normalize(vectors, dim=-1) if normalize else vectors
+
+
+def evaluate_model(
+    model: SequentialRecommender,
+    examples: EvalExamples,
+    evaluator: Evaluator,
+    max_len: int,
+    normalize: bool = True,
+    items: torch.Tensor | None = None,
+) -> EvaluationResult:
+    """Score every item for every example with ``model`` and rank the targets (by cosine when
+    ``normalize``, else by dot product: the similarity the model was trained with). ``items``:
+    the catalogue's vectors when already embedded."""
+    histories = [examples.history(i)[0] for i in range(len(examples))]
+    users = encode_users(model, examples, max_len, normalize=normalize)
+    if items is None:
+        items = embed_catalogue(model, normalize)
+    return evaluator.evaluate(users, items, examples.targets, histories)
+
+
+def evaluate_splits(
+    model: SequentialRecommender, split: LeaveOneOutSplit, config: EvalConfig, max_len: int, normalize: bool
+) -> dict[str, Any]:
+    """Validation (configured masking) and test metrics under both history conventions; the
+    catalogue is embedded once for all three."""
+    items = embed_catalogue(model, normalize)
+    valid = Evaluator(config.ks, config.mask_history, config.batch_size)
+    out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, normalize, items).metrics}
+    test = split.examples("test")
+    for masked in (True, False):
+        key = "test_masked" if masked else "test_unmasked"
+        evaluator = Evaluator(config.ks, masked, config.batch_size)
+        out[key] = evaluate_model(model, test, evaluator, max_len, normalize, items).metrics
+    return out
