@@ -85,6 +85,12 @@ def test_load_other_formats_with_options(tmp_path, capsys):
     with pytest.raises(DataError, match="needs --interactions FILE and --items FILE"):
         run(argv, capsys)
     assert run([*argv, "--items", str(tmp_path / "t.csv")], capsys)[0] == 0
+    # HLLM's Amazon Books item file has no tag column; --text-fields picks the columns.
+    (tmp_path / "books.csv").write_text("item_id,description,title\na,Long text,A\n")
+    assert run([*argv, "--items", str(tmp_path / "books.csv"), "--text-fields", "title,description"], capsys)[0] == 0
+    assert InteractionDataset.load(tmp_path / "h").text_fields == ["title", "description"]
+    with pytest.raises(DataError, match=r"missing column\(s\) \['tag'\]"):
+        run([*argv, "--items", str(tmp_path / "books.csv"), "--text-fields", "title,tag"], capsys)
 
     write_recbole(tmp_path / "rb")
     argv = [

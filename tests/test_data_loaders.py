@@ -152,7 +152,20 @@ def test_missing_column(tmp_path):
     with raises_at(f"{tmp_path / 'inter.csv'}:1: missing column(s) ['timestamp']"):
         hllm(tmp_path, "item_id,user_id\na,u1\n", ITEMS_CSV)
     with raises_at(f"{tmp_path / 'items.csv'}:1: missing column(s) ['description']"):
-        hllm(tmp_path, "item_id,user_id,timestamp\na,u1,1\n", "item_id,title,tag\na,A,x\n")
+        hllm(tmp_path, "item_id,user_id,timestamp\na,u1,1\n", "item_id,title,tag\na,A,x\n",
+             text_fields=["title", "description"])
+    with raises_at(f"{tmp_path / 'items.csv'}:1: missing column(s) ['title']"):
+        hllm(tmp_path, "item_id,user_id,timestamp\na,u1,1\n", "item_id,name\na,A\n")
+
+
+def test_hllm_amazon_books_items_without_tag(tmp_path):
+    # HLLM's own Amazon Books item file: item_id,description,title (no tag column).
+    items = 'item_id,description,title\na,"A tale, told twice",Alpha\nb,,Beta\n'
+    ds = hllm(tmp_path, "item_id,user_id,timestamp\na,u1,1\nb,u1,2\n", items)
+    assert ds.text_fields == ["title", "description"]
+    assert ds.items["description"].tolist() == ["A tale, told twice", ""]
+    only_title = hllm(tmp_path, "item_id,user_id,timestamp\na,u1,1\n", items, text_fields=["title"])
+    assert only_title.text_fields == ["title"]
 
 
 def test_unparsable_timestamp_names_its_line_after_multiline_field(tmp_path):

@@ -62,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--path", type=Path, help="folder (MovieLens) or DIR/prefix (RecBole)")
     p.add_argument("--interactions", type=Path,
                    help="hllm-csv: interactions CSV (item_id,user_id,timestamp)")
-    p.add_argument("--items", type=Path, help="hllm-csv: items CSV (item_id,title,tag,description)")
+    p.add_argument("--items", type=Path, help="hllm-csv: items CSV (item_id + text columns)")
+    p.add_argument("--text-fields", type=lambda v: [f.strip() for f in v.split(",") if f.strip()],
+                   metavar="A,B", help="hllm-csv: item columns used as text (default: whichever of "
+                   "title,tag,description the items file has)")
     p.add_argument("--on-unknown-item", choices=("error", "drop"), default="error",
                    help="interactions whose item is not in the item file (default: error)")
     p.add_argument("--on-duplicate", choices=("drop", "error"), default="drop",
@@ -106,7 +109,9 @@ def _load(args: argparse.Namespace) -> int:
     if args.format == "hllm-csv":
         if args.interactions is None or args.items is None:
             raise DataError("load hllm-csv needs --interactions FILE and --items FILE")
-        dataset = load_hllm_csv(args.interactions, args.items, name=args.name, options=options)
+        dataset = load_hllm_csv(
+            args.interactions, args.items, name=args.name, text_fields=args.text_fields, options=options
+        )
     else:
         if args.path is None:
             raise DataError(f"load {args.format} needs --path")
