@@ -1,16 +1,25 @@
-"""Contract tests for the ID-based sequential recommenders (SASRec, GRU4Rec, HSTU)."""
+"""Contract tests for every trainable sequential recommender: the ID models (SASRec, GRU4Rec,
+HSTU) and the text models (MoRec, HLLM) on tiny random backbones."""
 
 from __future__ import annotations
+
+import dataclasses
+import os
 
 import pytest
 import torch
 
 from hymirec.config import ConfigError
 from hymirec.models import MODELS, HSTUConfig, ModelInputs, SASRecConfig, build_model
+from helpers import make_dataset
 
 N_ITEMS = 30
 MAX_LEN = 12
-INPUTS = ModelInputs(N_ITEMS, MAX_LEN, train_sequences=[])
+os.environ["HF_HUB_OFFLINE"] = "1"
+INPUTS = ModelInputs(N_ITEMS, MAX_LEN, make_dataset([(1, i, i) for i in range(1, N_ITEMS + 1)]), [])
+# Tiny random backbones: a BERT-like item encoder and a Llama-like user model.
+BERT = {"source": "random-bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}
+LLAMA = {"source": "random-llama", "hidden_size": 16, "num_layers": 2, "num_heads": 2, "intermediate_size": 32}
 
 # Tiny settings so that the whole file runs in seconds; "model-variant" keys are the same model
 # with a structural setting changed, and go through every contract test too.
@@ -20,12 +29,30 @@ TINY = {
     "gru4rec": {"dim": 8, "hidden_size": 12, "num_layers": 2},
     "gru4rec-bias": {"dim": 8, "hidden_size": 12, "num_layers": 1, "bias": True},
     "hstu": {"dim": 8, "num_layers": 2, "num_heads": 2, "linear_dim": 4, "attention_dim": 4},
+    "morec": {"dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 16,
+              "items": {"encoder": BERT, "template": "Title: {title}"}},
+    "morec-trained-ids": {"dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 16,
+                          "items": {"encoder": BERT, "trainable": True, "item_ids": True}},
+    "hllm": {"items": {"encoder": BERT, "trainable": True, "pooling": "first"}, "user_model": LLAMA},
+    "hllm-frozen-ids": {"items": {"encoder": BERT, "item_ids": True}, "user_model": LLAMA},
+    "hllm-item-token": {"items": {"encoder": LLAMA, "trainable": True, "pooling": "item_token"},
+                        "user_model": {**LLAMA, "hidden_size": 8, "num_heads": 1}},
+    "hllm-shared": {"items": {"trainable": True, "pooling": "last"}, "user_model": LLAMA, "shared": True},
 }
+
+
+def dim_of(name: str) -> int:
+    settings = TINY[name]
+    return settings["dim"] if "dim" in settings else settings["user_model"]["hidden_size"]
 
 
 def make(name: str, **overrides):
     torch.manual_seed(0)
-    model = build_model(name.split("-")[0], {**TINY[name], **overrides}, INPUTS)
+    model_name = name.split("-")[0]
+    # Only the settings this model has (HLLM's dropout lives inside its language models).
+    fields = {f.name for f in dataclasses.fields(MODELS[model_name][0])}
+    settings = {**TINY[name], **{k: v for k, v in overrides.items() if k in fields}}
+    model = build_model(model_name, settings, INPUTS)
     return model.eval()
 
 
@@ -46,7 +73,7 @@ def batch(lengths: list[int], length: int | None = None, seed: int = 1):
 def test_output_and_item_table_shapes(name):
     model = make(name)
     items, stamps, _ = batch([5, 9, 3])
-    dim = TINY[name]["dim"]
+    dim = dim_of(name)
     assert model(items, stamps).shape == (3, 9, dim)
     assert model.embed_items(torch.arange(N_ITEMS + 1)).shape == (N_ITEMS + 1, dim)
     assert model.embed_items(torch.ones(2, 3, dtype=torch.long)).shape == (2, 3, dim)
@@ -106,7 +133,9 @@ def test_gradients_reach_every_parameter(name):
     valid = torch.arange(items.shape[1])[None, :] < (lengths[:, None] - 1)
     loss = torch.nn.functional.cross_entropy(logits[valid], targets[valid])
     loss.backward()
-    for pname, param in model.named_parameters():
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    for pname, param in trainable:
         assert param.grad is not None, pname
         assert torch.isfinite(param.grad).all(), pname
         assert param.grad.abs().sum() > 0, pname
@@ -120,7 +149,7 @@ def test_user_embeddings_take_last_real_position(name):
     users = model.user_embeddings(items, stamps, lengths)
     for row, n in enumerate(lengths.tolist()):
         torch.testing.assert_close(users[row, 0], hidden[row, n - 1])
-    assert users.shape == (3, 1, TINY[name]["dim"])
+    assert users.shape == (3, 1, dim_of(name))
 
 
 def test_attention_mask_is_causal_and_skips_padding_keys():

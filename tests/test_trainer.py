@@ -108,13 +108,22 @@ LOSS_SETTINGS = {
 }
 
 
+# Tiny random backbones for the text models (a BERT-like item encoder, a Llama-like user LM).
+TINY_BACKBONE = "{source: random-%s, hidden_size: 16, num_layers: 1, num_heads: 2, intermediate_size: 32}"
+MODEL_SETTINGS = {
+    "morec": ["model.dim=8", f"model.items={{encoder: {TINY_BACKBONE % 'bert'}, item_ids: true}}"],
+    "hllm": [f"model.items={{encoder: {TINY_BACKBONE % 'bert'}, trainable: true}}",
+             f"model.user_model={TINY_BACKBONE % 'llama'}"],
+}
+
+
 @pytest.mark.parametrize("loss", sorted(LOSS_SETTINGS))
 @pytest.mark.parametrize("model", sorted(set(MODELS) - {"mostpop"}))
 def test_every_model_trains_with_every_loss(tmp_path, model, loss):
     split = _toy_split(n_users=20)
     config = load_experiment(None, [
         f"model.name={model}", "data.max_len=8", "train.batch_size=8", "train.epochs=1", "train.progress=false",
-        "train.grad_clip=1.0", "eval.ks=[10]", f"out_dir={tmp_path}",
+        "train.grad_clip=1.0", "eval.ks=[10]", f"out_dir={tmp_path}", *MODEL_SETTINGS.get(model, []),
     ])
     config.train.loss = dict(LOSS_SETTINGS[loss])
     trainer = _trainer(config, split)

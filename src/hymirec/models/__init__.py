@@ -12,7 +12,9 @@ from typing import Any
 from hymirec.config import ConfigError, from_dict, to_dict
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from hymirec.models.hllm import HLLM, HLLMConfig
 from hymirec.models.hstu import HSTU, HSTUConfig
+from hymirec.models.morec import MoRec, MoRecConfig
 from hymirec.models.mostpop import MostPop, MostPopConfig
 from hymirec.models.sasrec import SASRec, SASRecConfig
 
@@ -21,6 +23,8 @@ MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
     "sasrec": (SASRecConfig, SASRec),
     "gru4rec": (GRU4RecConfig, GRU4Rec),
     "hstu": (HSTUConfig, HSTU),
+    "morec": (MoRecConfig, MoRec),
+    "hllm": (HLLMConfig, HLLM),
 }
 
 
@@ -46,9 +50,13 @@ __all__ = [
     "MODELS",
     "GRU4Rec",
     "GRU4RecConfig",
+    "HLLM",
+    "HLLMConfig",
     "HSTU",
     "HSTUConfig",
     "ModelInputs",
+    "MoRec",
+    "MoRecConfig",
     "MostPop",
     "MostPopConfig",
     "SASRec",

@@ -58,12 +58,19 @@ class SequenceInput(nn.Module):
     """
 
     def __init__(
-        self, n_items: int, max_len: int, dim: int, dropout: float, positional: bool = True
+        self,
+        n_items: int,
+        max_len: int,
+        dim: int,
+        dropout: float,
+        positional: bool = True,
+        own_table: bool = True,
     ) -> None:
         super().__init__()
         self.max_len = max_len
         self.scale = math.sqrt(dim)
-        self.items = item_table(n_items, dim)
+        # Without its own table the input reads item vectors given to ``forward`` (text models).
+        self.items = item_table(n_items, dim) if own_table else None
         self.positions = nn.Embedding(max_len, dim) if positional else None
         if self.positions is not None:
             # Same scale as the scaled item vectors, so neither term swamps the other at init.
@@ -72,14 +79,15 @@ class SequenceInput(nn.Module):
             )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` item ids (``L <= max_len``) -> ``[B, L, dim]``."""
+    def forward(self, items: torch.Tensor, vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, L]`` item ids (``L <= max_len``) -> ``[B, L, dim]``; ``vectors`` ``[B, L, dim]``
+        replace the table lookup when given."""
         length = items.shape[1]
         if length > self.max_len:
             raise ValueError(
                 f"sequence length {length} exceeds the model's max_len {self.max_len}"
             )
-        x = self.items(items) * self.scale
+        x = (self.items(items) if vectors is None else vectors) * self.scale
         if self.positions is not None:
             x = x + self.positions(torch.arange(length, device=items.device))
         x = self.dropout(x)

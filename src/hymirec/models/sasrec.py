@@ -120,11 +120,10 @@ class Block(nn.Module):
 class SASRec(SequentialRecommender):
     """SASRec over item ids; timestamps are accepted for the common contract and ignored."""
 
-    def __init__(self, config: SASRecConfig, inputs: ModelInputs) -> None:
+    def __init__(self, config: SASRecConfig, inputs: ModelInputs, own_table: bool = True) -> None:
         super().__init__(inputs)
-        n_items, max_len = inputs.n_items, inputs.max_len
         self.config = config
-        self.input = SequenceInput(n_items, max_len, config.dim, config.dropout)
+        self.input = SequenceInput(inputs.n_items, inputs.max_len, config.dim, config.dropout, own_table=own_table)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.ln_final = nn.LayerNorm(config.dim)
         # Xavier-normal weights, zero biases: the reference baseline's initialisation.
@@ -136,10 +135,14 @@ class SASRec(SequentialRecommender):
     def forward(self, items: torch.Tensor, timestamps: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` item ids (right-padded with 0) -> ``[B, L, dim]`` hidden states."""
         mask = attention_mask(items)
-        x = self.input(items)
+        x = self.embed_inputs(items)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_final(x)
+
+    def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
+        """The blocks' input: item embeddings scaled, plus positions, dropout, padding zeroed."""
+        return self.input(items)
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Rows of the input item table: ``[*ids.shape, dim]``."""

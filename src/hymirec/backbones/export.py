@@ -1,0 +1,130 @@
+"""Item embeddings on disk: the export that the codebook compresses and later stages read.
+
+An export is one safetensors file: ``embeddings`` ``[n_items, D]`` float32 (row ``i`` is canonical
+item ``i + 1``), ``item_ids`` ``[n_items]`` (those canonical ids), and metadata holding the raw
+item ids (the id map back to the source files, as JSON) and what produced the vectors. Exports
+are cached under ``<data dir>/embeddings/`` by a hash of everything that determines them (the
+backbone settings, the text template, pooling, the item texts themselves, and the weights of a
+trained checkpoint when there is one), so asking twice for the same vectors encodes once.
+Randomly initialised backbones are never cached: their weights are not determined by settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from hymirec.backbones.config import BackboneConfig
+from hymirec.backbones.errors import BackboneError
+from hymirec.backbones.load import RANDOM_SOURCES, load_backbone
+from hymirec.backbones.text import ItemTextEncoder, render_item_texts
+from hymirec.data.dataset import InteractionDataset
+from hymirec.data.paths import data_dir
+
+log = logging.getLogger(__name__)
+FORMAT = "hymirec-item-embeddings-1"
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """SHA-256 of ``parts`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (a checkpoint's identity in a cache key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_path(key: str, root: str | Path | None = None) -> Path:
+    """Where the export with cache key ``key`` lives in the data directory."""
+    return data_dir(root) / "embeddings" / f"{key[:24]}.safetensors"
+
+
+def write_embeddings(
+    path: str | Path, vectors: torch.Tensor, dataset: InteractionDataset, source: dict[str, Any]
+) -> Path:
+    """Write ``vectors`` ``[n_items + 1, D]`` (row 0, padding, is dropped) as an export."""
+    if vectors.shape[0] != dataset.n_items + 1:
+        raise ValueError(f"{vectors.shape[0]} rows for {dataset.n_items} items (+ padding)")
+    if not torch.isfinite(vectors).all():
+        raise ValueError("item embeddings contain NaN or inf; nothing was written")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        "embeddings": vectors[1:].float().contiguous(),
+        "item_ids": torch.arange(1, dataset.n_items + 1, dtype=torch.int64),
+    }
+    meta = {
+        "format": FORMAT,
+        "dataset": dataset.name,
+        "raw_ids": json.dumps([str(r) for r in dataset.items["raw_id"]]),
+        "source": json.dumps(source, sort_keys=True, default=str),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
+    """An export as ``[n_items + 1, D]`` (row 0 zero, so canonical ids index it) and its metadata
+    (``raw_ids`` and ``source`` decoded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"item embeddings not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            vectors = f.get_tensor("embeddings")
+    except Exception as exc:  # safetensors has its own error types
+        raise BackboneError(f"{path}: not an item-embeddings export ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise BackboneError(f"{path}: not an item-embeddings export (format {meta.get('format')!r})")
+    meta["raw_ids"] = json.loads(meta["raw_ids"])
+    meta["source"] = json.loads(meta["source"])
+    return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors]), meta
+
+
+def pretrained_item_vectors(
+    dataset: InteractionDataset,
+    encoder: BackboneConfig,
+    template: str | None,
+    pooling: str,
+    max_tokens: int,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> torch.Tensor:
+    """``[n_items + 1, D]`` item vectors from a (frozen) pretrained encoder, from the cache when
+    the same settings and texts were encoded before."""
+    texts = render_item_texts(dataset, template)
+    source = {
+        "backbone": asdict(encoder),
+        "template": template,
+        "pooling": pooling,
+        "max_tokens": max_tokens,
+        "texts": cache_key({"texts": texts}),
+    }
+    path = cache_path(cache_key(source))
+    cacheable = encoder.source not in RANDOM_SOURCES
+    if cacheable and path.is_file():
+        log.info("item embeddings from the cache: %s", path)
+        return read_embeddings(path)[0]
+    model = ItemTextEncoder(load_backbone(encoder, "encoder"), texts, pooling, max_tokens)
+    vectors = model.encode_all(batch_size, progress).cpu()
+    if cacheable:
+        write_embeddings(path, vectors, dataset, source)
+        log.info("item embeddings cached: %s", path)
+    return vectors

