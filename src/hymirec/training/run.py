@@ -50,6 +50,8 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tup
     run_dir = Path(run_dir)
     config = load_experiment(run_dir / "config.yaml", overrides)
     split = load_split(config)
+    # Seeded as in training: randomly initialised frozen parts must be the ones trained with.
+    torch.manual_seed(config.train.seed)
     trainer = Trainer(config, build(config, split), split, run_dir)
     trainer.load_best()
     with trainer.autocast():
