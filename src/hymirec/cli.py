@@ -11,6 +11,7 @@ from hymirec import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hymirec.backbones.cli import register as register_embed
     from hymirec.codebook.cli import register as register_codebook
     from hymirec.data.cli import register as register_data
     from hymirec.training.cli import register as register_training
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_data(sub)
     register_training(sub)
+    register_embed(sub)
     register_codebook(sub)
     return parser
 

@@ -98,6 +98,41 @@ def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors]), meta
 
 
+def _encode(
+    encoder: BackboneConfig, texts: list[str], pooling: str, max_tokens: int, batch_size: int, progress: bool
+) -> torch.Tensor:
+    model = ItemTextEncoder(load_backbone(encoder, "encoder"), texts, pooling, max_tokens)
+    return model.encode_all(batch_size, progress).cpu()
+
+
+def export_pretrained_embeddings(
+    dataset: InteractionDataset,
+    encoder: BackboneConfig,
+    template: str | None,
+    pooling: str,
+    max_tokens: int,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> tuple[Path, bool]:
+    """Encode every item's text with a pretrained encoder into the cache; returns the file and
+    whether it was already there."""
+    texts = render_item_texts(dataset, template)
+    if encoder.source in RANDOM_SOURCES:
+        raise BackboneError(f"{encoder.source} has random weights: there is nothing to export or cache")
+    source = {
+        "backbone": asdict(encoder),
+        "template": template,
+        "pooling": pooling,
+        "max_tokens": max_tokens,
+        "texts": cache_key({"texts": texts}),
+    }
+    path = cache_path(cache_key(source))
+    if path.is_file():
+        return path, True
+    vectors = _encode(encoder, texts, pooling, max_tokens, batch_size, progress)
+    return write_embeddings(path, vectors, dataset, source), False
+
+
 def pretrained_item_vectors(
     dataset: InteractionDataset,
     encoder: BackboneConfig,
@@ -107,24 +142,11 @@ def pretrained_item_vectors(
     batch_size: int = 64,
     progress: bool = True,
 ) -> torch.Tensor:
-    """``[n_items + 1, D]`` item vectors from a (frozen) pretrained encoder, from the cache when
-    the same settings and texts were encoded before."""
-    texts = render_item_texts(dataset, template)
-    source = {
-        "backbone": asdict(encoder),
-        "template": template,
-        "pooling": pooling,
-        "max_tokens": max_tokens,
-        "texts": cache_key({"texts": texts}),
-    }
-    path = cache_path(cache_key(source))
-    cacheable = encoder.source not in RANDOM_SOURCES
-    if cacheable and path.is_file():
-        log.info("item embeddings from the cache: %s", path)
-        return read_embeddings(path)[0]
-    model = ItemTextEncoder(load_backbone(encoder, "encoder"), texts, pooling, max_tokens)
-    vectors = model.encode_all(batch_size, progress).cpu()
-    if cacheable:
-        write_embeddings(path, vectors, dataset, source)
-        log.info("item embeddings cached: %s", path)
-    return vectors
+    """``[n_items + 1, D]`` item vectors from a (frozen) encoder, through the cache unless the
+    encoder is random."""
+    if encoder.source in RANDOM_SOURCES:
+        texts = render_item_texts(dataset, template)
+        return _encode(encoder, texts, pooling, max_tokens, batch_size, progress)
+    path, cached = export_pretrained_embeddings(dataset, encoder, template, pooling, max_tokens, batch_size, progress)
+    log.info("item embeddings %s: %s", "from the cache" if cached else "cached", path)
+    return read_embeddings(path)[0]
