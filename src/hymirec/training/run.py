@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from hymirec.backbones.export import cache_key, cache_path, file_digest, write_embeddings
+from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
 from hymirec.data.fetch import load_dataset
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits

@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from hymirec.backbones.config import BackboneConfig
-    from hymirec.backbones.export import export_pretrained_embeddings, read_embeddings
+    from hymirec.encoders.config import BackboneConfig
+    from hymirec.encoders.export import export_pretrained_embeddings, read_embeddings
     from hymirec.data.fetch import load_dataset
     from hymirec.training.run import export_run_embeddings
 

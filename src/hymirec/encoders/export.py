@@ -23,10 +23,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from hymirec.backbones.config import BackboneConfig
-from hymirec.backbones.errors import BackboneError
-from hymirec.backbones.load import RANDOM_SOURCES, load_backbone
-from hymirec.backbones.text import ItemTextEncoder, render_item_texts
+from hymirec.encoders.config import BackboneConfig
+from hymirec.encoders.errors import BackboneError
+from hymirec.encoders.load import RANDOM_SOURCES, load_backbone
+from hymirec.encoders.text import ItemTextEncoder, render_item_texts
 from hymirec.data.dataset import InteractionDataset
 from hymirec.data.paths import data_dir
 

