@@ -265,6 +265,8 @@ class Trainer:
             train_seconds=train_seconds,
             positions_per_s=positions / train_seconds if train_seconds else 0.0,
         )
+        if self.device.type == "cuda":
+            results["peak_gpu_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         write_results(self.run_dir, results)
         if self.history:
             plot_training_curves(self.history, self.run_dir / "training_curves.png", self.config.train.selection_metric)
