@@ -11,15 +11,15 @@ from hymirec import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hymirec.encoders.cli import register as register_embed
     from hymirec.codebook.cli import register as register_codebook
     from hymirec.data.cli import register as register_data
+    from hymirec.encoders.cli import register as register_embed
     from hymirec.training.cli import register as register_training
 
     parser = argparse.ArgumentParser(
         prog="hymirec",
         description="Hybrid multi-interest sequential recommendation: data, training, "
-        "evaluation and the residual codebook.",
+        "evaluation, item embeddings and the residual codebook.",
     )
     parser.add_argument("--version", action="version", version=f"hymirec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -32,19 +32,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from hymirec.encoders.config import BackboneConfig
-    from hymirec.encoders.export import export_pretrained_embeddings, read_embeddings
     from hymirec.data.fetch import load_dataset
+    from hymirec.encoders.config import BackboneConfig, ItemTextConfig
+    from hymirec.encoders.export import export_pretrained_embeddings, read_embeddings
     from hymirec.training.run import export_run_embeddings
 
     if args.run is not None:
         path, cached = export_run_embeddings(args.run)
     else:
         dataset = load_dataset(args.dataset, args.data_dir)
-        encoder = BackboneConfig(source=args.encoder)
-        path, cached = export_pretrained_embeddings(
-            dataset, encoder, args.template, args.pooling, args.max_tokens, args.batch_size
-        )
+        settings = ItemTextConfig(BackboneConfig(source=args.encoder), args.template, args.pooling,
+                                  args.max_tokens, args.batch_size)
+        settings.validate()
+        path, cached = export_pretrained_embeddings(dataset, settings)
     vectors, meta = read_embeddings(path)
     print(f"{'cached' if cached else 'written'}: {path}")
     print(f"{vectors.shape[0] - 1} items x {vectors.shape[1]} dims, dataset {meta['dataset']}")

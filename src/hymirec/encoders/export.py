@@ -23,12 +23,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from hymirec.encoders.config import BackboneConfig
+from hymirec.data.dataset import InteractionDataset
+from hymirec.data.paths import data_dir
+from hymirec.encoders.config import ItemTextConfig
 from hymirec.encoders.errors import BackboneError
 from hymirec.encoders.load import RANDOM_SOURCES, load_backbone
 from hymirec.encoders.text import ItemTextEncoder, render_item_texts
-from hymirec.data.dataset import InteractionDataset
-from hymirec.data.paths import data_dir
 
 log = logging.getLogger(__name__)
 FORMAT = "hymirec-item-embeddings-1"
@@ -98,55 +98,37 @@ def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors]), meta
 
 
-def _encode(
-    encoder: BackboneConfig, texts: list[str], pooling: str, max_tokens: int, batch_size: int, progress: bool
-) -> torch.Tensor:
-    model = ItemTextEncoder(load_backbone(encoder, "encoder"), texts, pooling, max_tokens)
-    return model.encode_all(batch_size, progress).cpu()
+def _encode(settings: ItemTextConfig, texts: list[str], progress: bool) -> torch.Tensor:
+    model = ItemTextEncoder(load_backbone(settings.encoder, "encoder"), texts, settings.pooling, settings.max_tokens)
+    return model.encode_all(settings.batch_size, progress).cpu()
 
 
 def export_pretrained_embeddings(
-    dataset: InteractionDataset,
-    encoder: BackboneConfig,
-    template: str | None,
-    pooling: str,
-    max_tokens: int,
-    batch_size: int = 64,
-    progress: bool = True,
+    dataset: InteractionDataset, settings: ItemTextConfig, progress: bool = True
 ) -> tuple[Path, bool]:
     """Encode every item's text with a pretrained encoder into the cache; returns the file and
     whether it was already there."""
-    texts = render_item_texts(dataset, template)
-    if encoder.source in RANDOM_SOURCES:
-        raise BackboneError(f"{encoder.source} has random weights: there is nothing to export or cache")
+    texts = render_item_texts(dataset, settings.template)
+    if settings.encoder.source in RANDOM_SOURCES:
+        raise BackboneError(f"{settings.encoder.source} has random weights: there is nothing to export or cache")
     source = {
-        "backbone": asdict(encoder),
-        "template": template,
-        "pooling": pooling,
-        "max_tokens": max_tokens,
+        "backbone": asdict(settings.encoder),
+        "template": settings.template,
+        "pooling": settings.pooling,
+        "max_tokens": settings.max_tokens,
         "texts": cache_key({"texts": texts}),
     }
     path = cache_path(cache_key(source))
     if path.is_file():
         return path, True
-    vectors = _encode(encoder, texts, pooling, max_tokens, batch_size, progress)
-    return write_embeddings(path, vectors, dataset, source), False
+    return write_embeddings(path, _encode(settings, texts, progress), dataset, source), False
 
 
-def pretrained_item_vectors(
-    dataset: InteractionDataset,
-    encoder: BackboneConfig,
-    template: str | None,
-    pooling: str,
-    max_tokens: int,
-    batch_size: int = 64,
-    progress: bool = True,
-) -> torch.Tensor:
+def pretrained_item_vectors(dataset: InteractionDataset, settings: ItemTextConfig, progress: bool = True) -> torch.Tensor:
     """``[n_items + 1, D]`` item vectors from a (frozen) encoder, through the cache unless the
     encoder is random."""
-    if encoder.source in RANDOM_SOURCES:
-        texts = render_item_texts(dataset, template)
-        return _encode(encoder, texts, pooling, max_tokens, batch_size, progress)
-    path, cached = export_pretrained_embeddings(dataset, encoder, template, pooling, max_tokens, batch_size, progress)
+    if settings.encoder.source in RANDOM_SOURCES:
+        return _encode(settings, render_item_texts(dataset, settings.template), progress)
+    path, cached = export_pretrained_embeddings(dataset, settings, progress)
     log.info("item embeddings %s: %s", "from the cache" if cached else "cached", path)
     return read_embeddings(path)[0]

