@@ -1,4 +1,5 @@
 import json
+import re
 import os
 
 import numpy as np
@@ -82,3 +83,34 @@ def test_cli_makes_idle_openmp_threads_wait_passively_unless_the_user_chose(monk
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (["model.items.template='Plot: {plot}'"], r"template field\(s\) \['plot'\] are not item columns"),
+        (["model.items.encoder.source=/no/such/model"], "/no/such/model does not exist"),
+        (["model.items.pooling=max"], r"'max' is not one of"),
+        (["model.items.item_token=true"], r"unknown key\(s\) \['item_token'\]"),
+    ],
+)
+def test_text_model_bad_input_fails_before_training(tmp_path, capsys, settings, message):
+    data = _toy_dataset_dir(tmp_path)
+    argv = ["train", "--set", "model.name=morec", "--set", "name=bad", "--set", f"data.dataset={data}",
+            "--out", str(tmp_path / "runs")]
+    for item in settings:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_item_without_text_is_named(tmp_path, capsys):
+    from hymirec.data.dataset import InteractionDataset
+
+    dataset = InteractionDataset.load(_toy_dataset_dir(tmp_path))
+    dataset.items.loc[4, "title"] = " "
+    data = dataset.save(tmp_path / "blank")
+    assert main(["train", "--set", "model.name=morec", "--set", f"data.dataset={data}",
+                 "--out", str(tmp_path / "runs")]) == 2
+    assert "1 item(s) have no text, the first raw id '5'" in capsys.readouterr().err
