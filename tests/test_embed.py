@@ -68,9 +68,14 @@ def test_pretrained_export_is_cached_by_its_settings(tmp_path, data_dir, capsys)
     assert first.startswith("written: ")
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("cached: " + first.split()[1])
-    # Another template is another export.
+    # Another template, or another precision, is another export.
     assert main([*argv[:-1], "{title}!"]) == 0
     assert capsys.readouterr().out.startswith("written: ")
+    assert main([*argv, "--precision", "bf16"]) == 0
+    bf16 = capsys.readouterr().out.split()[1]
+    assert bf16 != first.split()[1]
+    cosine = torch.nn.functional.cosine_similarity(read_embeddings(bf16)[0][1:], read_embeddings(first.split()[1])[0][1:])
+    assert cosine.min() > 0.99
 
 
 def test_embed_bad_input(tmp_path, data_dir, capsys):

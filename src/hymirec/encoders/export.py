@@ -73,7 +73,8 @@ def write_embeddings(
         "raw_ids": json.dumps([str(r) for r in dataset.items["raw_id"]]),
         "source": json.dumps(source, sort_keys=True, default=str),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    # A name of this process's own: two runs may fill the same cache entry at once.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
     return path
@@ -100,7 +101,8 @@ def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
 
 def _encode(settings: ItemTextConfig, texts: list[str], progress: bool) -> torch.Tensor:
     model = ItemTextEncoder(load_backbone(settings.encoder, "encoder"), texts, settings.pooling, settings.max_tokens)
-    return model.encode_all(settings.batch_size, progress).cpu()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        return model.encode_all(settings.batch_size, progress).cpu()
 
 
 def export_pretrained_embeddings(
@@ -116,6 +118,7 @@ def export_pretrained_embeddings(
         "template": settings.template,
         "pooling": settings.pooling,
         "max_tokens": settings.max_tokens,
+        "precision": settings.precision,
         "texts": cache_key({"texts": texts}),
     }
     path = cache_path(cache_key(source))
