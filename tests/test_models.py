@@ -249,3 +249,30 @@ def test_sasrec_block_arrangements_are_different_functions():
     pre.load_state_dict(query.state_dict())  # same weights, only the arrangement differs
     items, stamps, _ = batch([5, 3])
     assert not torch.allclose(query(items, stamps), pre(items, stamps))
+
+
+@pytest.mark.parametrize("name", ["hllm", "morec-trained-ids"])
+def test_a_training_step_encodes_each_distinct_item_once(name):
+    from hymirec.training.losses import build_loss
+
+    model = make(name).train()
+    encoded = []
+    model.items.encoder.model.register_forward_hook(
+        lambda module, args, kwargs, out: encoded.append(
+            (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]).shape[0]),
+        with_kwargs=True)
+    calls = []
+    real_encode = model.items.encoder.forward
+    model.items.encoder.forward = lambda ids: calls.append(ids.clone()) or real_encode(ids)
+    items, stamps, lengths = batch([MAX_LEN, 6, 9])
+    targets = torch.roll(items, -1, dims=1) * (torch.arange(MAX_LEN)[None, :] < (lengths[:, None] - 1))
+    loss = build_loss({"name": "sampled_softmax", "num_negatives": 8}, N_ITEMS)
+    value, n = model.training_loss(items, stamps, targets, loss, torch.Generator().manual_seed(0))
+    value.backward()
+    asked = torch.cat([c.reshape(-1) for c in calls])
+    assert len(asked) == len(torch.unique(asked))  # no item encoded twice in the step
+    assert sum(encoded) == int((asked != 0).sum())  # padding never reaches the backbone
+    # Outside a training step nothing is remembered between calls.
+    model.eval()
+    first = model.embed_items(torch.tensor([1, 2]))
+    assert model.items._memo is None and torch.equal(first, model.embed_items(torch.tensor([1, 2])))

@@ -21,6 +21,7 @@ only make sense one way, like MostPop's counts, fixes it).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,12 @@ class SequentialRecommender(nn.Module):
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, int]:
         """Mean next-item loss over the batch's real positions, and how many there were."""
-        hidden = self(items, timestamps)
-        mask = targets > 0
-        return loss(hidden[mask], targets[mask], self.embed_items, generator), int(mask.sum())
+        with self.batch_scope():
+            hidden = self(items, timestamps)
+            mask = targets > 0
+            return loss(hidden[mask], targets[mask], self.embed_items, generator), int(mask.sum())
+
+    def batch_scope(self) -> AbstractContextManager:
+        """A context around one training step; text models encode each distinct item of the
+        step once inside it."""
+        return nullcontext()

@@ -21,6 +21,7 @@ position encoding, as in HLLM.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
@@ -69,6 +70,9 @@ class HLLM(SequentialRecommender):
         dtype = next(self.user_model.parameters()).dtype
         hidden = self.user_model(inputs_embeds=embeds.to(dtype), attention_mask=(items != 0).long())
         return hidden.last_hidden_state.float()
+
+    def batch_scope(self) -> AbstractContextManager:
+        return self.items.batch_cache()
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Item vectors in the user LM's width: ``[*ids.shape, hidden]``."""

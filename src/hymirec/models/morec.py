@@ -14,6 +14,7 @@ user encoder is this project's SASRec with its own defaults, not the paper's.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +42,9 @@ class MoRec(SASRec):
 
     def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
         return self.input(items, self.embed_items(items))
+
+    def batch_scope(self) -> AbstractContextManager:
+        return self.items.batch_cache()
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Projected text (+ ID) vectors: ``[*ids.shape, dim]``."""

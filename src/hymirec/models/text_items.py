@@ -14,6 +14,8 @@ text alone is weaker than IDs (the issue's measurement), text + ID stronger than
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -64,9 +66,41 @@ class TextItemEmbedder(nn.Module):
         # A frozen table needs a trainable adapter; a trained encoder only where sizes differ.
         self.proj = nn.Linear(hidden, dim) if hidden != dim or not config.trainable else None
         self.ids = item_table(inputs.n_items, dim) if config.item_ids else None
+        # Ids and vectors already encoded in the current batch (see batch_cache).
+        self._memo: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._caching = False
+
+    @contextmanager
+    def batch_cache(self) -> Iterator[None]:
+        """Within the block, each distinct item goes through the encoder once, however many
+        times it is asked for (a batch's inputs, then its positives and negatives); every
+        request shares that one encoding and its gradient."""
+        self._memo = None
+        self._caching = True
+        try:
+            yield
+        finally:
+            self._memo, self._caching = None, False
+
+    def _encode(self, ids: torch.Tensor) -> torch.Tensor:
+        if not self._caching:
+            return self.encoder(ids)
+        unique, inverse = torch.unique(ids.reshape(-1), return_inverse=True)
+        if self._memo is None:
+            vectors = self.encoder(unique)
+            self._memo = (unique, vectors)
+            return vectors[inverse].reshape(*ids.shape, -1)
+        known_ids, known = self._memo
+        seen = torch.isin(unique, known_ids)
+        fresh_ids = unique[~seen]
+        fresh = self.encoder(fresh_ids)
+        all_ids, order = torch.sort(torch.cat([known_ids, fresh_ids]))
+        all_vectors = torch.cat([known, fresh])[order]
+        self._memo = (all_ids, all_vectors)
+        return all_vectors[torch.searchsorted(all_ids, unique)][inverse].reshape(*ids.shape, -1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        vectors = self.encoder(ids) if self.encoder is not None else lookup(self.text, ids)
+        vectors = self._encode(ids) if self.encoder is not None else lookup(self.text, ids)
         if self.proj is not None:
             vectors = self.proj(vectors)
         if self.ids is not None:
