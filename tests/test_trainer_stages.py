@@ -123,6 +123,18 @@ def test_init_from_errors(tmp_path):
     trainer(sasrec, split).fit()
     with pytest.raises(CheckpointError, match="holds no weight this model has"):
         trainer(hllm_config(tmp_path / "y", f"train.init_from={sasrec.run_dir}"), split)
+    # A stage-2 model with another user LM takes only the item encoder from stage 1.
+    stage1 = hllm_config(tmp_path / "stage1", epochs=1)
+    trainer(stage1, split).fit()
+    other_user = "{source: random-llama, hidden_size: 16, num_layers: 1, num_heads: 2, intermediate_size: 32}"
+    with pytest.raises(CheckpointError, match="other shapes"):
+        trainer(hllm_config(tmp_path / "z", f"train.init_from={stage1.run_dir}", f"model.user_model={other_user}"), split)
+    staged = trainer(hllm_config(tmp_path / "z", f"train.init_from={stage1.run_dir}", "train.init_modules=[items]",
+                                 f"model.user_model={other_user}"), split)
+    name = "items.encoder.model.embeddings.word_embeddings.weight"
+    done = trainer(stage1, split)
+    done.load_best()
+    assert torch.equal(staged.model.state_dict()[name], done.model.state_dict()[name])
 
 
 def test_gradient_accumulation_steps_once_per_group_of_batches(tmp_path, monkeypatch):

@@ -52,7 +52,8 @@ class TrainConfig:
     ``param_groups`` maps a parameter-name prefix (a module path such as ``item_encoder`` or
     ``user_model.layers.0``) to its own learning rate / weight decay, or freezes it; the longest
     matching prefix wins. ``init_from`` starts from another run's best checkpoint (a run folder
-    or a ``.safetensors`` file): the stages of a multi-stage model. ``grad_accumulation`` sums
+    or a ``.safetensors`` file): the stages of a multi-stage model; ``init_modules`` limits it to
+    the weights under those name prefixes (e.g. ``[items]``: only the stage-1 item encoder). ``grad_accumulation`` sums
     the gradients of that many batches per optimizer step; ``precision: bf16`` trains under
     bfloat16 autocast; ``device`` is ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when
     present).
@@ -71,6 +72,7 @@ class TrainConfig:
     progress: bool = True
     param_groups: dict[str, ParamGroupConfig] = field(default_factory=dict)
     init_from: str | None = None
+    init_modules: list[str] | None = None
     grad_accumulation: int = 1
     precision: Literal["fp32", "bf16"] = "fp32"
     device: str = "cpu"

@@ -100,7 +100,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.loss = build_loss(tc.loss, split.n_items).to(self.device)
         if tc.init_from:
-            init_from(self.model, tc.init_from)
+            init_from(self.model, tc.init_from, tc.init_modules)
         groups = configure_parameters(self._modules(), tc)
         self.parameters = [p for g in groups for p in g["params"]]
         self.optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay) if groups else None
@@ -279,16 +279,19 @@ def scores_are_cosine(config: ExperimentConfig, model: SequentialRecommender | N
     return similarity == "cosine"
 
 
-def init_from(model: SequentialRecommender, source: str | Path) -> None:
+def init_from(model: SequentialRecommender, source: str | Path, modules: list[str] | None = None) -> None:
     """Load the weights of another run's best checkpoint (a run folder or a checkpoint file)
-    that this model has under the same names; the rest keeps its initialisation.
+    that this model has under the same names -- only those under the ``modules`` name prefixes
+    when given; the rest keeps its initialisation.
 
     A weight of the same name but another shape, or no shared weight at all, is an error.
     """
-    path = Path(source)
+    path = Path(source).expanduser()
     checkpoint = read_checkpoint(path / BEST if path.is_dir() else path)
     own = model.state_dict()
     shared = {k[len("model.") :]: v for k, v in checkpoint.weights.items() if k[len("model.") :] in own}
+    if modules is not None:
+        shared = {k: v for k, v in shared.items() if any(k == m or k.startswith(m + ".") for m in modules)}
     if not shared:
         raise CheckpointError(f"train.init_from: {checkpoint.path} holds no weight this model has")
     wrong = [k for k, v in shared.items() if v.shape != own[k].shape]
