@@ -46,7 +46,7 @@ def run_experiment(
     return Trainer(config, build(config, split), split, run_dir, callbacks).fit(resume=resume)
 
 
-def _restore_run(run_dir: Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, LeaveOneOutSplit, Trainer]:
+def restore_run(run_dir: Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, LeaveOneOutSplit, Trainer]:
     """A finished run's config, split and a trainer holding its best weights."""
     config = load_experiment(run_dir / "config.yaml", overrides)
     split = load_split(config)
@@ -59,7 +59,7 @@ def _restore_run(run_dir: Path, overrides: list[str] | None = None) -> tuple[Exp
 
 def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, dict[str, Any]]:
     """Re-evaluate the best checkpoint of a finished run (overrides may change ``eval.*``)."""
-    config, split, trainer = _restore_run(Path(run_dir), overrides)
+    config, split, trainer = restore_run(Path(run_dir), overrides)
     with trainer.autocast():
         results = evaluate_splits(trainer.model, split, config.eval, config.data.max_len, trainer.normalize)
     return config, results
@@ -75,7 +75,7 @@ def export_run_embeddings(run_dir: str | Path, progress: bool = True) -> tuple[P
     path = cache_path(cache_key(source))
     if path.is_file():
         return path, True
-    config, split, trainer = _restore_run(run_dir)
+    config, split, trainer = restore_run(run_dir)
     with trainer.autocast():
         vectors = embed_catalogue(trainer.model, normalize=False, progress=progress)
     source["model"] = config.model_name
