@@ -42,20 +42,24 @@ class Checkpoint:
     path: Path
 
 
-def trainable_state(modules: dict[str, nn.Module]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The state to save of ``modules`` (name -> module): every buffer and every parameter that
-    requires a gradient, named ``<module>.<key>``; and the names of the frozen parameters."""
-    weights, frozen = {}, []
-    for prefix, module in modules.items():
-        for key, value in module.state_dict(keep_vars=True).items():
-            name = f"{prefix}.{key}"
-            if isinstance(value, nn.Parameter) and not value.requires_grad:
-                frozen.append(name)
-            else:
-                # Clone so tied weights (one tensor under two names) become separate entries, which
-                # safetensors requires; load_state_dict re-ties them.
-                weights[name] = value.detach().to("cpu", copy=True).contiguous()
-    return weights, frozen
+def _is_frozen(value: torch.Tensor) -> bool:
+    return isinstance(value, nn.Parameter) and not value.requires_grad
+
+
+def frozen_names(modules: dict[str, nn.Module]) -> list[str]:
+    """``<module>.<key>`` of every frozen parameter of ``modules`` (name -> module)."""
+    return [f"{prefix}.{key}" for prefix, module in modules.items()
+            for key, value in module.state_dict(keep_vars=True).items() if _is_frozen(value)]
+
+
+def trainable_state(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """The state to save of ``modules``: every buffer and every parameter that requires a
+    gradient, named ``<module>.<key>``, copied to the CPU."""
+    # Copies, so tied weights (one tensor under two names) become separate entries, which
+    # safetensors requires; load_state_dict re-ties them.
+    return {f"{prefix}.{key}": value.detach().to("cpu", copy=True).contiguous()
+            for prefix, module in modules.items()
+            for key, value in module.state_dict(keep_vars=True).items() if not _is_frozen(value)}
 
 
 def fingerprint(modules: dict[str, nn.Module], names: list[str]) -> str:

@@ -35,6 +35,7 @@ from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import (
     CheckpointError,
     fingerprint,
+    frozen_names,
     load_weights,
     read_checkpoint,
     save_checkpoint,
@@ -104,7 +105,7 @@ class Trainer:
         groups = configure_parameters(self._modules(), tc)
         self.parameters = [p for g in groups for p in g["params"]]
         self.optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay) if groups else None
-        self.frozen = trainable_state(self._modules())[1]
+        self.frozen = frozen_names(self._modules())
         self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
         self.normalize = scores_are_cosine(config, model)
         self.generator = torch.Generator().manual_seed(tc.seed)
@@ -130,7 +131,7 @@ class Trainer:
         return rng
 
     def _checkpoint(self, path: Path, optimizer: torch.optim.Optimizer | None, state: dict[str, Any]) -> None:
-        weights, _ = trainable_state(self._modules())
+        weights = trainable_state(self._modules())
         state = {**state, "frozen_fingerprint": self.frozen_fingerprint}
         save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
 
