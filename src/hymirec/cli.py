@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     # reads this once, when torch loads it, so it is set here, before any sub-command imports
     # torch; a value the user exported wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Weights come from local folders, GGUF files and packages only: never ask a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
