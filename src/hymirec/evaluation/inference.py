@@ -8,6 +8,8 @@ the evaluator ranks every item. Vectors are L2-normalised when the run scores by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -28,6 +30,17 @@ def _device(model: torch.nn.Module) -> torch.device:
     return tensor.device if tensor is not None else torch.device("cpu")
 
 
+@contextmanager
+def _evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode for the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def encode_users(
     model: SequentialRecommender,
@@ -37,20 +50,18 @@ def encode_users(
     normalize: bool = True,
 ) -> torch.Tensor:
     """``[U, K, D]`` user vectors from the last ``max_len`` items of each example's history."""
-    was_training = model.training
-    model.eval()
     device = _device(model)
     out = []
-    for lo in range(0, len(examples), batch_size):
-        hist = [examples.history(i) for i in range(lo, min(lo + batch_size, len(examples)))]
-        lengths = torch.tensor([min(len(h[0]), max_len) for h in hist])
-        if (lengths == 0).any():
-            raise ValueError("an evaluation example has an empty history")
-        items = pad_right([h[0][-max_len:] for h in hist]).to(device)
-        times = pad_right([h[1][-max_len:] for h in hist]).to(device)
-        users = model.user_embeddings(items, times, lengths.to(device)).float()
-        out.append((F.normalize(users, dim=-1) if normalize else users).cpu())
-    model.train(was_training)
+    with _evaluating(model):
+        for lo in range(0, len(examples), batch_size):
+            hist = [examples.history(i) for i in range(lo, min(lo + batch_size, len(examples)))]
+            lengths = torch.tensor([min(len(h[0]), max_len) for h in hist])
+            if (lengths == 0).any():
+                raise ValueError("an evaluation example has an empty history")
+            items = pad_right([h[0][-max_len:] for h in hist]).to(device)
+            times = pad_right([h[1][-max_len:] for h in hist]).to(device)
+            users = model.user_embeddings(items, times, lengths.to(device)).float()
+            out.append((F.normalize(users, dim=-1) if normalize else users).cpu())
     return torch.cat(out) if out else torch.zeros(0, 1, 1)
 
 
@@ -58,13 +69,11 @@ def encode_users(
 def embed_catalogue(model: SequentialRecommender, normalize: bool = True, progress: bool = True) -> torch.Tensor:
     """``[n_items + 1, D]`` vectors of every item (row 0: padding), in chunks of
     ``model.item_batch_size`` ids."""
-    was_training = model.training
-    model.eval()
     ids = torch.arange(model.n_items + 1, device=_device(model))
     chunks = ids.split(model.item_batch_size)
     bar = tqdm(chunks, desc="embedding items", unit="chunk", leave=False, disable=not progress or len(chunks) < 2)
-    vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar])
-    model.train(was_training)
+    with _evaluating(model):
+        vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar])
     return F.normalize(vectors, dim=-1) if normalize else vectors
 
 

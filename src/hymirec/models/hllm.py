@@ -21,14 +21,13 @@ position encoding, as in HLLM.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
 
 from hymirec.encoders import BackboneConfig, load_backbone
 from hymirec.models.base import ModelInputs, SequentialRecommender
-from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
+from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig, TextItemsModel
 
 
 @dataclass
@@ -45,7 +44,7 @@ class HLLMConfig:
             raise ValueError("shared: true runs the user LM as item encoder inside the model; set items.trainable")
 
 
-class HLLM(SequentialRecommender):
+class HLLM(TextItemsModel, SequentialRecommender):
     """Item LM (or frozen text table) -> causal user LM -> one user vector per position."""
 
     def __init__(self, config: HLLMConfig, inputs: ModelInputs) -> None:
@@ -55,8 +54,6 @@ class HLLM(SequentialRecommender):
         self.user_model = user.model
         shared = user if config.shared else None
         self.items = TextItemEmbedder(config.items, inputs, user.hidden_size, "hllm", backbone=shared)
-        if config.items.trainable:
-            self.item_batch_size = config.items.batch_size
         if not config.user_model_trainable:
             self.user_model.requires_grad_(False)
         if not config.shared:
@@ -70,13 +67,6 @@ class HLLM(SequentialRecommender):
         dtype = next(self.user_model.parameters()).dtype
         hidden = self.user_model(inputs_embeds=embeds.to(dtype), attention_mask=(items != 0).long())
         return hidden.last_hidden_state.float()
-
-    def batch_scope(self) -> AbstractContextManager:
-        return self.items.batch_cache()
-
-    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
-        """Item vectors in the user LM's width: ``[*ids.shape, hidden]``."""
-        return self.items(ids)
 
     def train(self, mode: bool = True) -> "HLLM":
         super().train(mode)

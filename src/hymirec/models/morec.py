@@ -14,14 +14,13 @@ user encoder is this project's SASRec with its own defaults, not the paper's.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
 
 from hymirec.models.base import ModelInputs
 from hymirec.models.sasrec import SASRec, SASRecConfig
-from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
+from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig, TextItemsModel
 
 
 @dataclass
@@ -31,10 +30,8 @@ class MoRecConfig(SASRecConfig):
     items: TextItemsConfig = field(default_factory=TextItemsConfig)
 
 
-class MoRec(SASRec):
+class MoRec(TextItemsModel, SASRec):
     """SASRec whose item vectors come from text (and optionally an ID table)."""
-
-    item_batch_size = 512
 
     def __init__(self, config: MoRecConfig, inputs: ModelInputs) -> None:
         super().__init__(config, inputs, own_table=False)
@@ -42,10 +39,3 @@ class MoRec(SASRec):
 
     def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
         return self.input(items, self.embed_items(items))
-
-    def batch_scope(self) -> AbstractContextManager:
-        return self.items.batch_cache()
-
-    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
-        """Projected text (+ ID) vectors: ``[*ids.shape, dim]``."""
-        return self.items(ids)

@@ -15,7 +15,7 @@ text alone is weaker than IDs (the issue's measurement), text + ID stronger than
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +24,7 @@ from torch import nn
 from hymirec.encoders import Backbone, ItemTextEncoder, load_backbone, render_item_texts
 from hymirec.encoders.config import ItemTextConfig
 from hymirec.encoders.export import pretrained_item_vectors
-from hymirec.models.base import ModelInputs
+from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.layers import item_table, lookup
 
 
@@ -66,36 +66,39 @@ class TextItemEmbedder(nn.Module):
         # A frozen table needs a trainable adapter; a trained encoder only where sizes differ.
         self.proj = nn.Linear(hidden, dim) if hidden != dim or not config.trainable else None
         self.ids = item_table(inputs.n_items, dim) if config.item_ids else None
-        # Ids and vectors already encoded in the current batch (see batch_cache).
+        # Ids (sorted) and vectors already encoded in the current step; None outside batch_cache.
         self._memo: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._caching = False
+
+    @property
+    def batch_size(self) -> int | None:
+        """Items per call when a whole catalogue is embedded; None when a lookup (frozen table)
+        has no reason to be chunked."""
+        return self.config.batch_size if self.encoder is not None else None
 
     @contextmanager
     def batch_cache(self) -> Iterator[None]:
         """Within the block, each distinct item goes through the encoder once, however many
         times it is asked for (a batch's inputs, then its positives and negatives); every
         request shares that one encoding and its gradient."""
-        self._memo = None
-        self._caching = True
+        if self.encoder is None:
+            yield
+            return
+        device = self.encoder.token_ids.device
+        self._memo = (torch.zeros(0, dtype=torch.long, device=device),
+                      torch.zeros(0, self.encoder.hidden_size, device=device))
         try:
             yield
         finally:
-            self._memo, self._caching = None, False
+            self._memo = None
 
     def _encode(self, ids: torch.Tensor) -> torch.Tensor:
-        if not self._caching:
+        if self._memo is None:
             return self.encoder(ids)
         unique, inverse = torch.unique(ids.reshape(-1), return_inverse=True)
-        if self._memo is None:
-            vectors = self.encoder(unique)
-            self._memo = (unique, vectors)
-            return vectors[inverse].reshape(*ids.shape, -1)
         known_ids, known = self._memo
-        seen = torch.isin(unique, known_ids)
-        fresh_ids = unique[~seen]
-        fresh = self.encoder(fresh_ids)
+        fresh_ids = unique[~torch.isin(unique, known_ids)]
         all_ids, order = torch.sort(torch.cat([known_ids, fresh_ids]))
-        all_vectors = torch.cat([known, fresh])[order]
+        all_vectors = torch.cat([known, self.encoder(fresh_ids)])[order]
         self._memo = (all_ids, all_vectors)
         return all_vectors[torch.searchsorted(all_ids, unique)][inverse].reshape(*ids.shape, -1)
 
@@ -106,3 +109,22 @@ class TextItemEmbedder(nn.Module):
         if self.ids is not None:
             vectors = vectors + lookup(self.ids.weight, ids)
         return vectors * (ids != 0).unsqueeze(-1).to(vectors.dtype)
+
+
+class TextItemsModel:
+    """What a model whose item vectors come from a ``TextItemEmbedder`` (``self.items``) shares:
+    candidates are those vectors, a training step encodes each distinct item once, and the
+    catalogue is embedded in the encoder's batch size."""
+
+    items: TextItemEmbedder
+
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Text (+ ID) item vectors: ``[*ids.shape, dim]``."""
+        return self.items(ids)
+
+    def batch_scope(self) -> AbstractContextManager:
+        return self.items.batch_cache()
+
+    @property
+    def item_batch_size(self) -> int:
+        return self.items.batch_size or SequentialRecommender.item_batch_size

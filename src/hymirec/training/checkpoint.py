@@ -130,9 +130,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
-def load_weights(checkpoint: Checkpoint, modules: dict[str, nn.Module], frozen: list[str]) -> None:
+def load_weights(
+    checkpoint: Checkpoint, modules: dict[str, nn.Module], frozen: list[str], frozen_fingerprint: str | None
+) -> None:
     """Put the checkpoint's weights into ``modules``; the parameters it lacks must be exactly the
-    ``frozen`` ones, and their fingerprint must match the one it was saved with."""
+    ``frozen`` ones, whose ``fingerprint`` (computed by the caller, once: they do not change) must
+    match the one the checkpoint was saved with."""
     for prefix, module in modules.items():
         sub = {k[len(prefix) + 1 :]: v for k, v in checkpoint.weights.items() if k.startswith(prefix + ".")}
         try:
@@ -147,7 +150,7 @@ def load_weights(checkpoint: Checkpoint, modules: dict[str, nn.Module], frozen: 
                 "was it written with other settings?"
             )
     expected = checkpoint.state.get("frozen_fingerprint")
-    if expected is not None and expected != fingerprint(modules, frozen):
+    if expected is not None and expected != frozen_fingerprint:
         raise CheckpointError(
             f"{checkpoint.path}: the frozen weights of this model differ from those the checkpoint "
             "was trained with (another backbone source or version?)"

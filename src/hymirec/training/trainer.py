@@ -149,7 +149,7 @@ class Trainer:
                 f"{self.run_dir / LAST} was written with different settings ({names}); "
                 "resume with the same configuration or start a new run"
             )
-        load_weights(checkpoint, self._modules(), self.frozen)
+        load_weights(checkpoint, self._modules(), self.frozen, self.frozen_fingerprint)
         if self.optimizer is not None:
             self.optimizer.load_state_dict(checkpoint.optimizer)
         rng = checkpoint.rng
@@ -166,7 +166,7 @@ class Trainer:
 
     def load_best(self) -> None:
         """Put the best epoch's weights into the model."""
-        load_weights(read_checkpoint(self.run_dir / BEST), self._modules(), self.frozen)
+        load_weights(read_checkpoint(self.run_dir / BEST), self._modules(), self.frozen, self.frozen_fingerprint)
 
     # -- training ------------------------------------------------------------------------------
     def autocast(self) -> torch.autocast:
@@ -193,7 +193,7 @@ class Trainer:
                 loss, n = self.model.training_loss(items, times, targets, self.loss, self.sample_generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: loss became {loss.item()}; lower train.lr")
-            (loss / tc.grad_accumulation if tc.grad_accumulation > 1 else loss).backward()
+            (loss / tc.grad_accumulation).backward()
             if step % tc.grad_accumulation == 0 or step == n_batches:
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.parameters, tc.grad_clip)
