@@ -121,7 +121,7 @@ def test_auto_picks_full_softmax_for_small_catalogues():
     assert resolve_loss_name("auto", FULL_SOFTMAX_MAX_ITEMS + 1) == "sampled_softmax"
     assert isinstance(build_loss({"name": "auto"}, 100), FullSoftmaxLoss)
     assert isinstance(build_loss({"name": "auto", "temperature": 0.1}, FULL_SOFTMAX_MAX_ITEMS + 1), SampledSoftmaxLoss)
-    assert set(LOSSES) == {"full_softmax", "sampled_softmax"}
+    assert set(LOSSES) == {"full_softmax", "sampled_softmax", "dmil"}
 
 
 @pytest.mark.parametrize(

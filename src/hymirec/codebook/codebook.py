@@ -304,6 +304,18 @@ class ResidualCodebook:
 
     def decode(self, codes: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
         """Reconstruct ``[n, d]`` float32 embeddings: ``sum_l scale_l * centroid_l[code_l]``."""
+        columns, weights = self.decoding_terms(codes, scales)
+        n, layers = columns.shape
+        matrix = sp.csr_matrix(
+            (weights.ravel(), columns.ravel(), np.arange(0, n * layers + 1, layers)),
+            shape=(n, len(self._stacked)),
+        )
+        return np.asarray(matrix @ self._stacked, dtype=np.float32)
+
+    def decoding_terms(self, codes: np.ndarray, scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """What ``decode`` sums, for a decoder that gathers on its own (a model decoding histories
+        on demand): ``(rows, weights)``, both ``[n, L]``; item ``i`` decodes to
+        ``sum_l weights[i, l] * stacked_centroids[rows[i, l]]``."""
         self._require_fitted()
         cfg = self.config
         codes = np.asarray(codes)
@@ -328,13 +340,13 @@ class ResidualCodebook:
             if scales is not None:
                 raise CodebookError("the Euclidean codebook stores no scales; pass scales=None")
             weights = np.ones(codes.shape, dtype=np.float32)
-        n, layers = codes.shape
-        columns = (codes.astype(np.int64) + self._offsets).ravel()
-        matrix = sp.csr_matrix(
-            (weights.astype(np.float32).ravel(), columns, np.arange(0, n * layers + 1, layers)),
-            shape=(n, len(self._stacked)),
-        )
-        return np.asarray(matrix @ self._stacked, dtype=np.float32)
+        return codes.astype(np.int64) + self._offsets, weights.astype(np.float32)
+
+    @property
+    def stacked_centroids(self) -> np.ndarray:
+        """Every layer's centroids, stacked ``[sum(k), d]`` (the rows ``decoding_terms`` index)."""
+        self._require_fitted()
+        return self._stacked
 
     # ------------------------------------------------------- incremental update
     def add(

@@ -99,6 +99,19 @@ def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors]), meta
 
 
+def exported_vectors(path: str | Path, dataset: InteractionDataset) -> torch.Tensor:
+    """``[n_items + 1, D]`` vectors of an export made for ``dataset``: an export of another
+    dataset, or of another catalogue of the same name, is an error naming both."""
+    vectors, meta = read_embeddings(Path(path).expanduser())
+    raw_ids = [str(r) for r in dataset.items["raw_id"]]
+    if meta["dataset"] != dataset.name or meta["raw_ids"] != raw_ids:
+        raise BackboneError(
+            f"{path}: exported for dataset {meta['dataset']!r} ({len(meta['raw_ids'])} items), "
+            f"not for {dataset.name!r} ({len(raw_ids)} items)"
+        )
+    return vectors
+
+
 def _encode(settings: ItemTextConfig, texts: list[str], progress: bool) -> torch.Tensor:
     model = ItemTextEncoder(load_backbone(settings.encoder, "encoder"), texts, settings.pooling, settings.max_tokens)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):

@@ -14,8 +14,10 @@ from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from hymirec.models.hllm import HLLM, HLLMConfig
 from hymirec.models.hstu import HSTU, HSTUConfig
+from hymirec.models.hymirec import HyMiRec, HyMiRecConfig
 from hymirec.models.morec import MoRec, MoRecConfig
 from hymirec.models.mostpop import MostPop, MostPopConfig
+from hymirec.models.patchrec import PatchRec, PatchRecConfig
 from hymirec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
@@ -25,6 +27,8 @@ MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
     "hstu": (HSTUConfig, HSTU),
     "morec": (MoRecConfig, MoRec),
     "hllm": (HLLMConfig, HLLM),
+    "hymirec": (HyMiRecConfig, HyMiRec),
+    "patchrec": (PatchRecConfig, PatchRec),
 }
 
 
@@ -54,11 +58,15 @@ __all__ = [
     "HLLMConfig",
     "HSTU",
     "HSTUConfig",
+    "HyMiRec",
+    "HyMiRecConfig",
     "ModelInputs",
     "MoRec",
     "MoRecConfig",
     "MostPop",
     "MostPopConfig",
+    "PatchRec",
+    "PatchRecConfig",
     "SASRec",
     "SASRecConfig",
     "SequentialRecommender",

@@ -23,7 +23,7 @@ from torch import nn
 
 from hymirec.encoders import Backbone, ItemTextEncoder, load_backbone, render_item_texts
 from hymirec.encoders.config import ItemTextConfig
-from hymirec.encoders.export import pretrained_item_vectors
+from hymirec.encoders.export import exported_vectors, pretrained_item_vectors
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.layers import item_table, lookup
 
@@ -31,15 +31,21 @@ from hymirec.models.layers import item_table, lookup
 @dataclass
 class TextItemsConfig(ItemTextConfig):
     """How an item's text becomes its vector (``ItemTextConfig``), whether the encoder is
-    fine-tuned (``trainable``), and whether a learnable ID embedding is added (``item_ids``)."""
+    fine-tuned (``trainable``), and whether a learnable ID embedding is added (``item_ids``).
+
+    ``vectors``: an item-embeddings export (``hymirec embed``, e.g. of a stage-1 run) to read as
+    the frozen table instead of encoding the texts; the encoder settings are then unused."""
 
     trainable: bool = False
     item_ids: bool = False
+    vectors: str | None = None
 
     def validate(self) -> None:
         super().validate()
         if self.pooling == "item_token" and not self.trainable:
             raise ValueError("pooling item_token learns the token: it needs trainable: true")
+        if self.vectors is not None and self.trainable:
+            raise ValueError("vectors reads a fixed export: it needs trainable: false")
 
 
 class TextItemEmbedder(nn.Module):
@@ -58,7 +64,10 @@ class TextItemEmbedder(nn.Module):
             self.encoder = ItemTextEncoder(backbone, texts, config.pooling, config.max_tokens)
             hidden = backbone.hidden_size
         else:
-            vectors = pretrained_item_vectors(dataset, config)
+            if config.vectors:
+                vectors = exported_vectors(config.vectors, dataset)
+            else:
+                vectors = pretrained_item_vectors(dataset, config)
             # Not persistent: rebuilt (from the cache) with the model, never copied into checkpoints.
             self.register_buffer("text", vectors, persistent=False)
             self.encoder = None

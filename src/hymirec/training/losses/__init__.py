@@ -1,7 +1,9 @@
 """Training losses, chosen by name like models (``train.loss: {name: ..., <settings>}``).
 
 ``LOSSES`` maps each name to its ``(ConfigClass, LossClass)``; every loss is built as
-``LossClass(config, n_items)`` and called as ``loss(queries, positives, embed_items, generator)``.
+``LossClass(config, n_items)`` and called as ``loss(queries, positives, embed_items, generator)``,
+except a ``multi_interest`` loss (``dmil``), called as ``loss(interests, targets, embed_items,
+generator)`` with ``[P, s, D]`` interests and the next ``loss.window`` items ``[P, w]`` per example.
 ``auto`` is not a loss of its own: it picks ``full_softmax`` for catalogues of at most
 ``FULL_SOFTMAX_MAX_ITEMS`` items and ``sampled_softmax`` above (the measurement behind the
 threshold is in docs/training.md), and takes only the settings the two share.
@@ -13,12 +15,14 @@ from typing import Any
 
 from hymirec.config import ConfigError, from_dict
 from hymirec.training.losses.base import LossConfig, NextItemLoss
+from hymirec.training.losses.dmil import DMILConfig, DMILLoss
 from hymirec.training.losses.full_softmax import FullSoftmaxLoss
 from hymirec.training.losses.sampled_softmax import SampledSoftmaxConfig, SampledSoftmaxLoss
 
 LOSSES: dict[str, tuple[type[LossConfig], type[NextItemLoss]]] = {
     "full_softmax": (LossConfig, FullSoftmaxLoss),
     "sampled_softmax": (SampledSoftmaxConfig, SampledSoftmaxLoss),
+    "dmil": (DMILConfig, DMILLoss),
 }
 AUTO = "auto"
 # Up to here the full softmax costs no more than 128 per-position negatives (benchmarks/loss_cost.py:
@@ -63,6 +67,8 @@ __all__ = [
     "AUTO",
     "FULL_SOFTMAX_MAX_ITEMS",
     "LOSSES",
+    "DMILConfig",
+    "DMILLoss",
     "FullSoftmaxLoss",
     "LossConfig",
     "NextItemLoss",

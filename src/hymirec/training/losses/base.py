@@ -55,7 +55,14 @@ class NextItemLoss(nn.Module):
     Subclasses implement ``forward(queries [P, D], positives [P], embed_items, generator)`` and
     return the mean loss over the ``P`` positions; ``embed_items`` maps item ids of any shape to
     vectors ``[*shape, D]``.
+
+    A model reads two class attributes to know what to pass: ``window``, how many future items
+    each position is trained on, and ``multi_interest``, whether the loss takes ``[P, s, D]``
+    interests with ``[P, window]`` targets instead of ``[P, D]`` queries with ``[P]`` positives.
     """
+
+    window: int = 1
+    multi_interest: bool = False
 
     def __init__(self, config: LossConfig, n_items: int) -> None:
         super().__init__()

@@ -1,0 +1,105 @@
+"""Typed settings of the hybrid model: the compressed long history, the lightweight recommender,
+the LLM recommender and the interests it emits. Each ablation of the paper's Table 4 is one key
+here (or in the loss): ``lightweight.enabled``, ``history.codebook``, ``items.item_ids``,
+``llm.indicator``, ``llm.interests`` with the loss's ``window`` / ``matching``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hymirec.codebook import CodebookConfig
+from hymirec.encoders import BackboneConfig
+from hymirec.models.sasrec import SASRecConfig
+from hymirec.models.text_items import TextItemsConfig
+
+
+@dataclass
+class HistoryConfig:
+    """How the long history is held: ``codebook`` ``cosine`` (the paper's) or ``euclidean``
+    compresses every item to ``layers`` codes (+ scales) that are decoded on demand; ``none``
+    reads the raw item vectors (the ablation that costs ``4 * dim`` bytes per item).
+
+    ``codebook_path``: a codebook saved by ``hymirec codebook fit`` / ``hymirec run`` (its variant
+    must be ``codebook``); without one, a codebook is fitted on the item vectors when the model
+    is built, with ``layers`` / ``k`` / ``scale_dtype`` / ``seed``."""
+
+    codebook: Literal["cosine", "euclidean", "none"] = "cosine"
+    codebook_path: str | None = None
+    layers: int = 3
+    k: int = 64
+    scale_dtype: Literal["float16", "float32", "uint8", "uint4"] = "float16"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.codebook not in ("cosine", "euclidean", "none"):
+            raise ValueError(f"history.codebook must be cosine, euclidean or none, got {self.codebook!r}")
+        if self.codebook != "none" and self.codebook_path is None:
+            self.codebook_config()  # raises naming the bad setting
+
+    def codebook_config(self) -> CodebookConfig:
+        """The settings a codebook is fitted with when no ``codebook_path`` is given."""
+        return CodebookConfig(variant=self.codebook, layers=self.layers, k=self.k,
+                              scale_dtype=self.scale_dtype, seed=self.seed)
+
+
+@dataclass
+class LightweightConfig(SASRecConfig):
+    """The lightweight recommender: SASRec-style causal blocks of their own width over the
+    decoded long history, read out by ``coarse_queries`` (c) learnable queries.
+    ``enabled: false`` is the "w/o lightweight recommender" ablation."""
+
+    enabled: bool = True
+    coarse_queries: int = 2
+    dim: int = 64
+    num_heads: int = 2
+    ffn_dim: int = 128
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    layer_norm: Literal["query", "pre"] = "pre"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.coarse_queries < 1:
+            raise ValueError(f"lightweight.coarse_queries (c) must be >= 1, got {self.coarse_queries}")
+
+
+@dataclass
+class LLMRecommenderConfig:
+    """The LLM recommender: a causal LM (``backbone``) read through ``inputs_embeds``;
+    ``recent`` (n) last items, ``interests`` (s) learnable refined queries, the ``indicator``
+    embedding between the coarse interests and the items (``false``: the ablation), and whether
+    the LM's weights train (``trainable``)."""
+
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    trainable: bool = True
+    recent: int = 20
+    interests: int = 2
+    indicator: bool = True
+
+    def validate(self) -> None:
+        if self.interests < 1:
+            raise ValueError(f"llm.interests (s) must be >= 1, got {self.interests}")
+        if self.recent < 1:
+            raise ValueError(f"llm.recent (n) must be >= 1, got {self.recent}")
+
+
+@dataclass
+class HyMiRecConfig:
+    """The hybrid model. ``items``: the item vectors (the stage-1 export via ``items.vectors``,
+    optionally + a learnable ID embedding); ``train_cuts``: how many cut points of each training
+    sequence one step trains on (each cut is one user state: long history before it, the last n
+    items before it, the next w items after it as targets)."""
+
+    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    lightweight: LightweightConfig = field(default_factory=LightweightConfig)
+    llm: LLMRecommenderConfig = field(default_factory=LLMRecommenderConfig)
+    train_cuts: int = 8
+
+    def validate(self) -> None:
+        if self.items.trainable:
+            raise ValueError("items.trainable: stage 2 reads fixed stage-1 vectors (its long history is "
+                             "compressed from them); fine-tune the encoder in stage 1")
+        if self.train_cuts < 1:
+            raise ValueError(f"train_cuts must be >= 1, got {self.train_cuts}")

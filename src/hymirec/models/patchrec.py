@@ -1,0 +1,92 @@
+"""PatchRec-style baseline: the long history mean-pooled into patches for the LLM recommender.
+
+The items before the last n are grouped, from the most recent backwards, into patches of
+``patch_size``, ``patch_size * growth``, ``patch_size * growth**2``, ... items (older items into
+larger patches); the ``patches``-th patch takes everything older still. Each patch is the mean of
+its items' vectors. The LLM recommender (HyMiRec's, ``models.hymirec.llm``) reads
+``[patches ; last-n item vectors ; query]`` and emits one interest, trained with the next-item
+loss: HyMiRec without the lightweight recommender, the codebook and DMIL, with the long history
+summarised by fixed pooling instead.
+
+Where this departs from PatchRec (Liao et al., 2025): PatchRec pools item *token* embeddings
+within an item and items within a session, and pre-trains the LLM on patched and unpatched
+sequences before fine-tuning; here items are single vectors already (the stage-1 export), patches
+follow a fixed geometric schedule, and there is no patch pre-training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hymirec.models.base import ModelInputs
+from hymirec.models.hymirec.config import LLMRecommenderConfig
+from hymirec.models.hymirec.cuts import CutPointModel, recent_items
+from hymirec.models.hymirec.llm import LLMRecommender
+from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
+
+
+@dataclass
+class PatchLLMConfig(LLMRecommenderConfig):
+    """PatchRec's LLM recommender: one interest, no indicator (nothing to mark off)."""
+
+    interests: int = 1
+    indicator: bool = False
+
+
+@dataclass
+class PatchRecConfig:
+    """Patch schedule, the LLM recommender (single interest, no indicator by default) and the
+    item vectors; ``train_cuts`` as for HyMiRec."""
+
+    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    llm: PatchLLMConfig = field(default_factory=PatchLLMConfig)
+    patch_size: int = 4
+    growth: int = 2
+    patches: int = 8
+    train_cuts: int = 8
+
+    def validate(self) -> None:
+        for name in ("patch_size", "growth", "patches", "train_cuts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def patch_bounds(ends: torch.Tensor, patch_size: int, growth: int, patches: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[..., patches]`` (start, end) positions of the patches before ``ends`` (exclusive),
+    oldest patch first: sizes ``patch_size * growth**j`` going back, the last one reaching 0."""
+    sizes = torch.tensor([patch_size * growth**j for j in range(patches)], device=ends.device)
+    reach = torch.cumsum(sizes, 0)  # how far back the end of patch j's start lies
+    stop = (ends[..., None] - torch.cat([reach.new_zeros(1), reach[:-1]])).clamp(min=0)
+    start = (ends[..., None] - reach).clamp(min=0)
+    start[..., -1] = 0
+    return start.flip(-1), stop.flip(-1)
+
+
+class PatchRec(CutPointModel):
+    """History patches + recent items -> LLM recommender -> one interest."""
+
+    def __init__(self, config: PatchRecConfig, inputs: ModelInputs) -> None:
+        super().__init__(inputs)
+        self.config = config
+        self.train_cuts = config.train_cuts
+        self.llm = LLMRecommender(config.llm)
+        self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, "patchrec")
+
+    def interests(self, items: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        batch, count = cuts.shape
+        recent = recent_items(items, cuts, cfg.llm.recent)
+        vectors = self.embed_items(items)
+        # Prefix sums make every patch mean two gathers, whatever its size.
+        sums = torch.cat([vectors.new_zeros(batch, 1, vectors.shape[-1]), vectors.cumsum(1)], 1)
+        start, stop = patch_bounds((cuts - cfg.llm.recent).clamp(min=0), cfg.patch_size, cfg.growth, cfg.patches)
+        index = lambda pos: pos.flatten(1)[..., None].expand(-1, -1, sums.shape[-1])  # noqa: E731
+        total = sums.gather(1, index(stop)) - sums.gather(1, index(start))
+        size = (stop - start).flatten(1)
+        means = total / size.clamp(min=1)[..., None]
+        prefix = means.view(batch * count, cfg.patches, -1)
+        out = self.llm(prefix, (size > 0).view(batch * count, -1), self.embed_items(recent.flatten(0, 1)),
+                       recent.flatten(0, 1) != 0)
+        return out.view(batch, count, *out.shape[1:])
