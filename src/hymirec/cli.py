@@ -14,12 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
     from hymirec.codebook.cli import register as register_codebook
     from hymirec.data.cli import register as register_data
     from hymirec.encoders.cli import register as register_embed
+    from hymirec.pipeline.cli import register as register_pipeline
     from hymirec.training.cli import register as register_training
 
     parser = argparse.ArgumentParser(
         prog="hymirec",
         description="Hybrid multi-interest sequential recommendation: data, training, "
-        "evaluation, item embeddings and the residual codebook.",
+        "evaluation, item embeddings, the residual codebook and the whole pipeline.",
     )
     parser.add_argument("--version", action="version", version=f"hymirec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_training(sub)
     register_embed(sub)
     register_codebook(sub)
+    register_pipeline(sub)
     return parser
 
 

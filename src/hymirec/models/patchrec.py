@@ -22,7 +22,7 @@ import torch
 
 from hymirec.models.base import ModelInputs
 from hymirec.models.hymirec.config import LLMRecommenderConfig
-from hymirec.models.hymirec.cuts import CutPointModel, recent_items
+from hymirec.models.hymirec.cuts import CutPointModel, gather_positions
 from hymirec.models.hymirec.llm import LLMRecommender
 from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
 
@@ -38,17 +38,17 @@ class PatchLLMConfig(LLMRecommenderConfig):
 @dataclass
 class PatchRecConfig:
     """Patch schedule, the LLM recommender (single interest, no indicator by default) and the
-    item vectors; ``train_cuts`` as for HyMiRec."""
+    item vectors; ``train_windows`` as for HyMiRec."""
 
     items: TextItemsConfig = field(default_factory=TextItemsConfig)
     llm: PatchLLMConfig = field(default_factory=PatchLLMConfig)
     patch_size: int = 4
     growth: int = 2
     patches: int = 8
-    train_cuts: int = 8
+    train_windows: int = 4
 
     def validate(self) -> None:
-        for name in ("patch_size", "growth", "patches", "train_cuts"):
+        for name in ("patch_size", "growth", "patches", "train_windows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -70,23 +70,25 @@ class PatchRec(CutPointModel):
     def __init__(self, config: PatchRecConfig, inputs: ModelInputs) -> None:
         super().__init__(inputs)
         self.config = config
-        self.train_cuts = config.train_cuts
+        self.recent = config.llm.recent
+        self.train_windows = config.train_windows
         self.llm = LLMRecommender(config.llm)
         self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, "patchrec")
 
-    def interests(self, items: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        batch, count = cuts.shape
-        recent = recent_items(items, cuts, cfg.llm.recent)
+        batch, count = starts.shape
+        recent = gather_positions(items, starts, self.recent)
         vectors = self.embed_items(items)
         # Prefix sums make every patch mean two gathers, whatever its size.
         sums = torch.cat([vectors.new_zeros(batch, 1, vectors.shape[-1]), vectors.cumsum(1)], 1)
-        start, stop = patch_bounds((cuts - cfg.llm.recent).clamp(min=0), cfg.patch_size, cfg.growth, cfg.patches)
-        index = lambda pos: pos.flatten(1)[..., None].expand(-1, -1, sums.shape[-1])  # noqa: E731
-        total = sums.gather(1, index(stop)) - sums.gather(1, index(start))
+        start, stop = patch_bounds(starts, cfg.patch_size, cfg.growth, cfg.patches)
+
+        def at(positions: torch.Tensor) -> torch.Tensor:
+            return sums.gather(1, positions.flatten(1)[..., None].expand(-1, -1, sums.shape[-1]))
+
         size = (stop - start).flatten(1)
-        means = total / size.clamp(min=1)[..., None]
-        prefix = means.view(batch * count, cfg.patches, -1)
-        out = self.llm(prefix, (size > 0).view(batch * count, -1), self.embed_items(recent.flatten(0, 1)),
-                       recent.flatten(0, 1) != 0)
+        means = (at(stop) - at(start)) / size.clamp(min=1)[..., None]
+        out = self.llm(means.view(batch * count, cfg.patches, -1), (size > 0).view(batch * count, -1),
+                       self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1))
         return out.view(batch, count, *out.shape[1:])

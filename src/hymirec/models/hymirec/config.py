@@ -69,13 +69,20 @@ class LLMRecommenderConfig:
     """The LLM recommender: a causal LM (``backbone``) read through ``inputs_embeds``;
     ``recent`` (n) last items, ``interests`` (s) learnable refined queries, the ``indicator``
     embedding between the coarse interests and the items (``false``: the ablation), and whether
-    the LM's weights train (``trainable``)."""
+    the LM's weights train (``trainable``).
+
+    ``query_offset``: each query token is its learnable vector plus the vector of the item it
+    follows (the paper's queries are the learnable vectors alone). A randomly initialised LM
+    attends almost uniformly at first, so plain queries start as a mean of the window and learn
+    slowly which item came last; with the offset they start from it (measured in
+    docs/hymirec.md). A pretrained LM does not need it."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     trainable: bool = True
     recent: int = 20
     interests: int = 2
     indicator: bool = True
+    query_offset: bool = False
 
     def validate(self) -> None:
         if self.interests < 1:
@@ -87,19 +94,20 @@ class LLMRecommenderConfig:
 @dataclass
 class HyMiRecConfig:
     """The hybrid model. ``items``: the item vectors (the stage-1 export via ``items.vectors``,
-    optionally + a learnable ID embedding); ``train_cuts``: how many cut points of each training
-    sequence one step trains on (each cut is one user state: long history before it, the last n
-    items before it, the next w items after it as targets)."""
+    optionally + a learnable ID embedding); ``train_windows``: how many windows of n recent items
+    of each training sequence one step trains on (each window trains the n user states after its
+    items: the long history before the window, the window up to the item, the next w items after
+    it as targets)."""
 
     items: TextItemsConfig = field(default_factory=TextItemsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     lightweight: LightweightConfig = field(default_factory=LightweightConfig)
     llm: LLMRecommenderConfig = field(default_factory=LLMRecommenderConfig)
-    train_cuts: int = 8
+    train_windows: int = 4
 
     def validate(self) -> None:
         if self.items.trainable:
             raise ValueError("items.trainable: stage 2 reads fixed stage-1 vectors (its long history is "
                              "compressed from them); fine-tune the encoder in stage 1")
-        if self.train_cuts < 1:
-            raise ValueError(f"train_cuts must be >= 1, got {self.train_cuts}")
+        if self.train_windows < 1:
+            raise ValueError(f"train_windows must be >= 1, got {self.train_windows}")

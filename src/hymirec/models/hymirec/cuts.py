@@ -1,8 +1,12 @@
-"""User states inside a training sequence: cut points, and what each cut sees and predicts.
+"""User states inside a training sequence, and the model family that reads them.
 
-A cut ``t`` of a sequence splits it into the history ``items[:t]`` (read by the model) and the
-future ``items[t:]``; the next ``w`` items after the cut are its window targets. Training rows
-come from the split's training prefixes only, so no target is ever a validation or test item.
+A model of this family (HyMiRec, PatchRec) summarises a user by what came before a *cut* of the
+sequence: the long history before a recent window, and the recent window itself. Training draws
+``train_windows`` windows of ``n`` consecutive items from each sequence; inside a window every
+item is a cut (the user state right after it), so one pass of the LLM recommender trains n user
+states, as a causal user LM trains every position. A cut's targets are the next ``w`` items after
+it. Training rows come from the split's training prefixes only, so no target is ever a validation
+or test item.
 """
 
 from __future__ import annotations
@@ -19,52 +23,56 @@ if TYPE_CHECKING:
     from hymirec.training.losses import NextItemLoss
 
 
-def sample_cuts(lengths: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:
-    """``[B, count]`` cut points drawn uniformly from ``1..length`` of each row (a cut needs at
-    least one item of history and, at ``t = length``, still has the row's next-item target)."""
+def sample_windows(lengths: torch.Tensor, count: int, size: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``[B, count]`` start positions of windows of ``size`` items: each window's end is drawn
+    uniformly from ``1..length`` and the window is the ``size`` items up to it (from 0 when the
+    row is shorter), so every position is trained as often as every other."""
     u = torch.rand(len(lengths), count, generator=generator, device=lengths.device)
-    return 1 + (u * lengths[:, None]).long().clamp(max=lengths[:, None] - 1)
+    ends = 1 + (u * lengths[:, None]).long().clamp(max=lengths[:, None] - 1)
+    return (ends - size).clamp(min=0)
 
 
-def window_targets(targets: torch.Tensor, cuts: torch.Tensor, window: int) -> torch.Tensor:
-    """``[B, P, window]`` ids of the items after each cut (0 past the row's end).
-
-    ``targets`` ``[B, L]`` holds each position's next item (``targets[:, i]`` follows
-    ``items[:, i]``), so the items after cut ``t`` are ``targets[t - 1 : t - 1 + window]``."""
-    index = cuts[..., None] - 1 + torch.arange(window, device=cuts.device)
-    inside = index < targets.shape[1]
-    rows = targets.gather(1, index.clamp(max=targets.shape[1] - 1).flatten(1)).view(index.shape)
-    return rows * inside
+def gather_positions(rows: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
+    """``[B, P, size]`` entries ``rows[b, start + i]`` of ``[B, L]`` rows (0 past the row's end)."""
+    index = starts[..., None] + torch.arange(size, device=starts.device)
+    inside = index < rows.shape[1]
+    out = rows.gather(1, index.clamp(max=rows.shape[1] - 1).flatten(1)).view(index.shape)
+    return out * inside
 
 
-def recent_items(items: torch.Tensor, cuts: torch.Tensor, count: int) -> torch.Tensor:
-    """``[B, P, count]`` ids of the last ``count`` items before each cut, oldest first,
-    left-padded with 0 where the history is shorter."""
-    index = cuts[..., None] - count + torch.arange(count, device=cuts.device)
-    rows = items.gather(1, index.clamp(min=0).flatten(1)).view(index.shape)
-    return rows * (index >= 0)
+def window_targets(targets: torch.Tensor, starts: torch.Tensor, size: int, window: int) -> torch.Tensor:
+    """``[B, P, size, window]``: for the cut after item ``start + i`` of each window, the next
+    ``window`` items (0 past the row's end). ``targets`` ``[B, L]`` holds each position's next
+    item (``targets[:, j]`` follows ``items[:, j]``)."""
+    slots = starts[..., None] + torch.arange(size, device=starts.device)
+    return gather_positions(targets, slots.flatten(1), window).view(*slots.shape, window)
 
 
 class CutPointModel(TextItemsModel, SequentialRecommender):
-    """A model that reads a user state (a cut of the sequence) as a whole and emits ``s``
-    interests for it (HyMiRec, PatchRec), rather than one vector per position.
+    """A model whose user state is ``[long-history summary ; recent window]`` read by the LLM
+    recommender, emitting ``s`` interests after every item of the window.
 
-    Subclasses implement ``interests(items, cuts) -> [B, P, s, D]`` and set ``train_cuts``.
-    Scores are cosines (the paper's, and the evaluator's max over interests)."""
+    Subclasses implement ``interests(items, starts) -> [B, P, n, s, D]`` (the interests at each
+    cut of the windows ``items[start : start + n]``) and set ``recent`` (n) and
+    ``train_windows``. Scores are cosines (the paper's; the evaluator takes the best interest)."""
 
     similarity = "cosine"
-    train_cuts: int
+    recent: int
+    train_windows: int
 
-    def interests(self, items: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` sequences (right-padded) and ``[B, P]`` cut points -> ``[B, P, s, D]``
-        interests of the user state at each cut (only items before the cut are read)."""
+    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` sequences (right-padded) and ``[B, P]`` window starts -> ``[B, P, n, s, D]``;
+        slot ``i`` of a window is the user state after item ``start + i`` and reads nothing later."""
         raise NotImplementedError
 
     def user_embeddings(
         self, items: torch.Tensor, timestamps: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """``[B, s, D]``: the interests after each user's whole history."""
-        return self.interests(items, lengths[:, None])[:, 0]
+        """``[B, s, D]``: the interests after each user's whole history (its last n items as
+        the recent window)."""
+        starts = (lengths - self.recent).clamp(min=0)
+        out = self.interests(items, starts[:, None])[:, 0]
+        return out[torch.arange(len(lengths), device=out.device), lengths - starts - 1]
 
     def training_loss(
         self,
@@ -74,15 +82,17 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
         loss: NextItemLoss,
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, int]:
-        """The loss at ``train_cuts`` random cut points of each row, with the next
+        """The loss at every cut of ``train_windows`` random windows of each row, with the next
         ``loss.window`` items after each cut as its targets, and the number of targets.
 
-        A multi-interest loss (DMIL) takes the interests and windows as they are; a next-item
-        loss takes a single interest and the first target of each cut."""
+        A multi-interest loss (DMIL) takes the interests and target windows as they are; a
+        next-item loss takes a single interest and the first target of each cut."""
         with self.batch_scope():
-            cuts = sample_cuts((items != 0).sum(1), self.train_cuts, generator)
-            window = window_targets(targets, cuts, getattr(loss, "window", 1)).flatten(0, 1)
-            interests = self.interests(items, cuts).flatten(0, 1)
+            starts = sample_windows((items != 0).sum(1), self.train_windows, self.recent, generator)
+            window = window_targets(targets, starts, self.recent, getattr(loss, "window", 1)).flatten(0, 2)
+            interests = self.interests(items, starts).flatten(0, 2)
+            keep = window[:, 0] > 0  # a cut with a next item (real cuts only: padding has none)
+            interests, window = interests[keep], window[keep]
             if getattr(loss, "multi_interest", False):
                 return loss(interests, window, self.embed_items, generator), int((window > 0).sum())
             if interests.shape[1] != 1:
@@ -90,6 +100,4 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
                     f"train.loss {type(loss).__name__} trains a single interest, the model has "
                     f"{interests.shape[1]}: set llm.interests: 1 or train.loss.name: dmil"
                 )
-            positives = window[:, 0]
-            keep = positives > 0
-            return loss(interests[keep, 0], positives[keep], self.embed_items, generator), int(keep.sum())
+            return loss(interests[:, 0], window[:, 0], self.embed_items, generator), int(keep.sum())

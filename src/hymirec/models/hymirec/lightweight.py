@@ -2,9 +2,10 @@
 read out by c learnable coarse queries into c coarse interest embeddings.
 
 The history is encoded once per sequence with causal blocks (SASRec's, at their own small
-width), so that the state at every cut point of a training sequence comes from the same pass:
-the coarse queries attend only to positions before the cut, and a causal position never reads
-a later one. Reading the coarse interests for P cuts costs P small attentions, not P passes.
+width), so that the long history before every window of a training sequence comes from the same
+pass: the coarse queries attend only to positions before the window, and a causal position never
+reads a later one. Reading the coarse interests for P windows costs P small attentions, not P
+passes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class CoarseQueries(nn.Module):
                 for t in self.kv(hidden).split(dim, dim=-1))  # [B, h, L, hd]
         scores = torch.einsum("hcd,bhld->bhcl", q, k) / math.sqrt(head_dim)
         visible = torch.arange(length, device=hidden.device) < cuts[..., None]  # [B, P, L]
+        # A cut at 0 has no history; it reads position 0 so that its softmax is defined (the
+        # caller masks its coarse interests out).
+        visible[..., 0] |= cuts == 0
         scores = scores.unsqueeze(1).masked_fill(~visible[:, :, None, None, :], -torch.inf)
         read = torch.einsum("bphcl,bhld->bpchd", F.softmax(scores, dim=-1), v).flatten(-2)
         return self.norm(self.queries + self.out(read))

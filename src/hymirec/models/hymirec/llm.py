@@ -1,12 +1,20 @@
 """The LLM recommender: a causal language model that reads a user's state as a sequence of
 vectors and emits s refined interest embeddings.
 
-Its input (``inputs_embeds``) is ``[prefix ; indicator I ; last-n item vectors ; s refined
-queries]``: the prefix is HyMiRec's coarse interests (or PatchRec's history patches), the
-indicator a learnable vector that marks where the summary of the long history ends and the
-items begin. The hidden states at the s query positions, through a linear head, are the
-interests, in the item vectors' space. Rows are left-padded (real tokens last, positions counted
-over real tokens only), so the queries sit at the same last s positions in every row.
+For one user state its input (``inputs_embeds``) is ``[prefix ; indicator I ; last-n item
+vectors ; s refined queries]``: the prefix is HyMiRec's coarse interests (or PatchRec's history
+patches), the indicator a learnable vector that marks where the summary of the long history ends
+and the items begin. The hidden states at the s query positions, through a linear head, are the
+interests, in the item vectors' space.
+
+A window of n items holds n user states (one after each item), and all n are read in one pass:
+the s queries are placed after *every* item, ``[prefix ; I ; x_1 Q ; x_2 Q ; ... ; x_n Q]``, under
+an attention mask in which items never see any query and the queries after ``x_i`` see the
+prefix, I, ``x_1..x_i`` and each other (causally), with the positions they would have if the
+sequence ended at ``x_i``. Each group of queries therefore computes exactly what the single-state
+input ending at ``x_i`` would give, and n states cost ``n (1 + s)`` tokens instead of
+``n (n/2 + s)``. The mask goes to the Hugging Face model as a 4-D additive mask, which its
+attention implementations take as given.
 """
 
 from __future__ import annotations
@@ -18,8 +26,31 @@ from hymirec.encoders import load_backbone
 from hymirec.models.hymirec.config import LLMRecommenderConfig
 
 
+def window_layout(prefix: int, indicator: bool, items: int, queries: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The token layout of one window: ``allowed`` ``[T, T]`` bool (query token ``q`` may read key
+    token ``k``, before padding is applied) and ``positions`` ``[T]`` (each token's position id).
+    Tokens: ``prefix`` summary tokens, the indicator (if any), then ``items`` groups of one item
+    token followed by ``queries`` query tokens."""
+    head = prefix + int(indicator)
+    group = 1 + queries
+    total = head + items * group
+    index = torch.arange(total)
+    slot = torch.where(index < head, -1, (index - head) // group)  # the window item a token belongs to
+    is_query = (index >= head) & ((index - head) % group > 0)
+    causal = index[None, :] <= index[:, None]
+    # Keys: the head and items are read by every later token whose slot is at least theirs;
+    # query keys only by later queries of their own group.
+    same_slot = slot[None, :] == slot[:, None]
+    allowed = causal & torch.where(is_query[None, :], same_slot & is_query[:, None], slot[None, :] <= slot[:, None])
+    # A query's position is the one it would have after the last item of a window ending at its
+    # slot: item x_i at head + i, its queries at head + i + 1 ...
+    offset = torch.where(is_query, (index - head) % group, 0)
+    positions = torch.where(index < head, index, head + slot + offset)
+    return allowed, positions
+
+
 class LLMRecommender(nn.Module):
-    """Prefix vectors + recent item vectors -> ``[N, s, hidden]`` interests."""
+    """Prefix vectors + a window of item vectors -> ``[N, n, s, hidden]`` interests."""
 
     def __init__(self, config: LLMRecommenderConfig) -> None:
         super().__init__()
@@ -42,29 +73,37 @@ class LLMRecommender(nn.Module):
         recent: torch.Tensor,
         recent_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """``prefix`` ``[N, c, H]`` with ``prefix_mask`` ``[N, c]`` (None: no prefix; mask None:
-        all real), ``recent`` ``[N, n, H]`` with ``recent_mask`` ``[N, n]`` -> ``[N, s, H]``."""
-        n = recent.shape[0]
-        ones = recent_mask.new_ones
+        """``prefix`` ``[N, c, H]`` with ``prefix_mask`` ``[N, c]`` (None: no prefix), ``recent``
+        ``[N, n, H]`` item vectors with ``recent_mask`` ``[N, n]`` (real items first) ->
+        ``[N, n, s, H]``: the interests after each item of the window."""
+        count, n, hidden = recent.shape
+        s = self.config.interests
+        queries = self.queries.expand(count, n, s, hidden)
+        if self.config.query_offset:
+            queries = queries + recent[:, :, None]
+        groups = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
+        group_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
         parts, masks = [], []
         if prefix is not None:
             parts.append(prefix)
-            masks.append(prefix_mask if prefix_mask is not None else ones(n, prefix.shape[1]))
+            masks.append(prefix_mask)
         if self.indicator is not None:
-            parts.append(self.indicator.expand(n, 1, -1))
-            masks.append(ones(n, 1))
-        parts += [recent, self.queries.expand(n, -1, -1)]
-        masks += [recent_mask, ones(n, self.config.interests)]
-        tokens, mask = torch.cat(parts, 1), torch.cat(masks, 1).bool()
-        # Stable sort of the mask moves padding first and keeps the real tokens' order.
-        order = torch.sort(mask.int(), dim=1, stable=True).indices
-        mask = mask.gather(1, order)
-        tokens = tokens.gather(1, order[..., None].expand_as(tokens))
-        positions = (mask.long().cumsum(1) - 1).clamp(min=0)
+            parts.append(self.indicator.expand(count, 1, hidden))
+            masks.append(recent_mask.new_ones(count, 1))
+        tokens = torch.cat([*parts, groups], 1)
+        real = torch.cat([*masks, group_mask], 1).bool()
+        allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n, s)
+        allowed, positions = allowed.to(tokens.device), positions.to(tokens.device)
+        # Every token may read itself, so that a padding token's softmax is never over nothing.
+        readable = (allowed & real[:, None, :]) | torch.eye(len(positions), dtype=torch.bool, device=tokens.device)
         dtype = next(self.model.parameters()).dtype
-        hidden = self.model(inputs_embeds=tokens.to(dtype), attention_mask=mask.long(),
-                            position_ids=positions).last_hidden_state
-        return self.head(hidden[:, -self.config.interests:].float())
+        mask = torch.zeros(readable.shape, dtype=dtype, device=tokens.device)
+        mask = mask.masked_fill(~readable, torch.finfo(dtype).min)[:, None]
+        hidden_states = self.model(inputs_embeds=tokens.to(dtype), attention_mask=mask,
+                                   position_ids=positions.expand(count, -1)).last_hidden_state
+        head = len(positions) - n * (1 + s)
+        out = hidden_states[:, head:].view(count, n, 1 + s, hidden)[:, :, 1:]
+        return self.head(out.float())
 
     def train(self, mode: bool = True) -> "LLMRecommender":
         super().train(mode)

@@ -2,25 +2,28 @@
 over the recent items, joined into several interest embeddings (Zhou et al., "HyMiRec: A Hybrid
 Multi-interest Learning Framework for LLM-based Sequential Recommendation").
 
-For a user state (a cut of the sequence):
+For a user state (the history up to some item):
 
-1. the long history (every item before the cut, up to ``data.max_len``) is decoded from its
-   codebook codes and read by the lightweight recommender -> c coarse interests;
+1. the long history (every item before the recent window, up to ``data.max_len`` items in all)
+   is decoded from its codebook codes and read by the lightweight recommender -> c coarse
+   interests;
 2. the LLM recommender reads ``[coarse interests ; indicator ; last-n item vectors ; s queries]``
    -> s refined interests in the item vectors' space;
 3. an item's score is its best cosine over the s interests (the shared evaluator's max).
 
 Item vectors are the stage-1 export (``items.vectors``), frozen, projected to the LLM's width,
-optionally plus a learnable ID embedding (``items.item_ids``). Training samples ``train_cuts``
-cut points of each training sequence per step and hands the interests with the next ``w`` items
-(``train.loss.window``) to the loss: DMIL (``train.loss.name: dmil``) clusters and matches them;
-a next-item loss trains a single interest (``llm.interests: 1``) on the next item, the paper's
-"w/o DMIL" ablation.
+optionally plus a learnable ID embedding (``items.item_ids``). Training draws ``train_windows``
+windows of n items from each training sequence per step; every item of a window is a user state
+(``models.hymirec.cuts``), and the interests after it with its next ``w`` items
+(``train.loss.window``) go to the loss: DMIL (``train.loss.name: dmil``) clusters and matches
+them; a next-item loss trains a single interest (``llm.interests: 1``) on the next item, the
+paper's "w/o DMIL" ablation.
 
-Where this departs from the paper: the lightweight recommender encodes the history causally once
-per sequence and reads every cut's coarse interests from that pass (one pass per cut in the
-paper's telling; the outputs are the same function class, the cost P times lower); the LLM's
-prefix sits before the indicator, as the paper's figure draws it.
+Where this departs from the paper (which does not pin these down): the lightweight recommender
+reads the history *before* the recent window (the LLM reads the window), encodes it causally
+once per sequence and reads each window's coarse interests from that pass; the n user states of
+a window share one LLM pass (``models.hymirec.llm``), where one pass per state would give the
+same outputs at about n/2 times the cost.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from torch import nn
 
 from hymirec.models.base import ModelInputs
 from hymirec.models.hymirec.config import HyMiRecConfig
-from hymirec.models.hymirec.cuts import CutPointModel, recent_items
+from hymirec.models.hymirec.cuts import CutPointModel, gather_positions
 from hymirec.models.hymirec.history import CompressedHistory
 from hymirec.models.hymirec.lightweight import LightweightRecommender
 from hymirec.models.hymirec.llm import LLMRecommender
@@ -43,7 +46,8 @@ class HyMiRec(CutPointModel):
     def __init__(self, config: HyMiRecConfig, inputs: ModelInputs) -> None:
         super().__init__(inputs)
         self.config = config
-        self.train_cuts = config.train_cuts
+        self.recent = config.llm.recent
+        self.train_windows = config.train_windows
         self.llm = LLMRecommender(config.llm)
         hidden = self.llm.hidden_size
         self.items = TextItemEmbedder(config.items, inputs, hidden, "hymirec")
@@ -54,16 +58,17 @@ class HyMiRec(CutPointModel):
                                                       self.history.dim)
             self.coarse_proj = nn.Linear(config.lightweight.dim, hidden)
 
-    def interests(self, items: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` sequences (right-padded) and ``[B, P]`` cut points -> ``[B, P, s, D]``
-        interests of the user state at each cut (only items before the cut are read)."""
-        batch, count = cuts.shape
-        recent = recent_items(items, cuts, self.config.llm.recent).flatten(0, 1)
-        prefix = None
+    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` sequences and ``[B, P]`` window starts -> ``[B, P, n, s, D]``."""
+        batch, count = starts.shape
+        recent = gather_positions(items, starts, self.recent)
+        prefix = prefix_mask = None
         if self.lightweight is not None:
-            coarse = self.lightweight(items, self.history(items), cuts)
+            # The long history of a window is everything before it.
+            coarse = self.lightweight(items, self.history(items), starts)
             prefix = self.coarse_proj(coarse).flatten(0, 1)
-        out = self.llm(prefix, None, self.embed_items(recent), recent != 0)
+            prefix_mask = (starts > 0)[..., None].expand(*coarse.shape[:3]).flatten(0, 1)
+        out = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1))
         return out.view(batch, count, *out.shape[1:])
 
     @property

@@ -1,0 +1,146 @@
+"""Benchmark: the paper's Table 2 on MovieLens-100K -- every baseline, PatchRec and HyMiRec on one
+split, 3 seeds, R@10/50/100/200 and N@10/50/100/200 under both masking conventions, with wall time
+and peak memory per model.
+
+Rows of models measured by earlier benchmarks with the same protocol, split and machine are read
+from their per-run results (``baselines_ml100k.json``: GRU4Rec, SASRec, HSTU;
+``llm_baselines_ml100k.json``: MoRec, HLLM, in the item representation their validation chose).
+PatchRec and HyMiRec (both item representations, text and text + ID) are trained now, each run in
+its own process through ``hymirec train`` from ``configs/<model>_ml100k.yaml``. The variant a
+model is listed with is the one with the best mean validation NDCG@10, never chosen on test; both
+HyMiRec variants are reported. Results: ``benchmarks/results/table2_ml100k.{json,md}`` (the JSON is
+what ``hymirec run``'s report reads for its baseline rows).
+
+Stage 2 reads the pretrained MiniLM vectors here (no stage 1), as the text baselines do, so that
+every text model starts from the same item vectors.
+
+    .venv/bin/python benchmarks/table2_ml100k.py --slots 2 --threads 1 [--variants "hymirec text+ID" ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from baselines_ml100k import ROOT, run_one
+from common import RESULTS, command, machine, write_results
+
+KS = [10, 50, 100, 200]
+METRICS = [f"recall@{k}" for k in KS] + [f"ndcg@{k}" for k in KS]
+SPLITS = {"test_masked": "history masked (our protocol)", "test_unmasked": "history unmasked (RecBole's convention)"}
+# Trained here: (config, overrides) per variant.
+VARIANTS = {
+    "patchrec text": ("patchrec", ["model.items.item_ids=false"]),
+    "patchrec text+ID": ("patchrec", ["model.items.item_ids=true"]),
+    "hymirec text": ("hymirec", ["model.items.item_ids=false"]),
+    "hymirec text+ID": ("hymirec", ["model.items.item_ids=true"]),
+}
+# Read from earlier benchmarks: table row -> (results file, its variants of that model).
+EARLIER = {
+    "GRU4Rec": ("baselines_ml100k.json", ["gru4rec"]),
+    "SASRec": ("baselines_ml100k.json", ["sasrec"]),
+    "HSTU": ("baselines_ml100k.json", ["hstu"]),
+    "MoRec": ("llm_baselines_ml100k.json", ["morec text", "morec text+ID"]),
+    "HLLM": ("llm_baselines_ml100k.json", ["hllm text", "hllm text+ID"]),
+}
+ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"], "HyMiRec": ["hymirec text", "hymirec text+ID"]}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and std over seeds of every metric, the validation value selected on, and costs."""
+    def stat(values: list[float]) -> dict:
+        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    out = {split: {m: stat([r[split][m] for r in runs]) for m in METRICS} for split in SPLITS}
+    out["valid_ndcg@10"] = stat([r["valid"]["ndcg@10"] for r in runs])
+    out["cost"] = {c: stat([r.get(c, 0.0) for r in runs])
+                   for c in ("epochs", "positions_per_s", "wall_seconds", "peak_rss_mb")}
+    out["seeds"] = len(runs)
+    return out
+
+
+def chosen(variants: dict[str, dict]) -> str:
+    """The variant with the best mean validation NDCG@10."""
+    return max(variants, key=lambda v: variants[v]["valid_ndcg@10"]["mean"])
+
+
+def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
+    lines = [f"## Table 2 on MovieLens-100K (leave-one-out, full ranking)\n",
+             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over 3 seeds; each model in "
+             "the variant its validation NDCG@10 chose (all variants in the JSON).\n", *notes, ""]
+    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
+    for split, title in SPLITS.items():
+        lines += [f"### Test, {title}", "", "| model | " + " | ".join(short) + " |", "|---" * (len(METRICS) + 1) + "|"]
+        for name, s in models.items():
+            lines.append(f"| {name} | " + " | ".join(f"{s[split][m]['mean']:.4f} ± {s[split][m]['std']:.4f}"
+                                                      for m in METRICS) + " |")
+        lines.append("")
+    lines += ["### Validation and cost per run", "",
+              "| model | variant | valid N@10 | epochs | training positions/s | wall time (s) | peak RSS (MiB) |",
+              "|---|---|---|---|---|---|---|"]
+    for name, s in models.items():
+        c = s["cost"]
+        lines.append(f"| {name} | {s['variant']} | {s['valid_ndcg@10']['mean']:.4f} ± {s['valid_ndcg@10']['std']:.4f} "
+                     f"| {c['epochs']['mean']:.1f} | {c['positions_per_s']['mean']:.0f} "
+                     f"| {c['wall_seconds']['mean']:.0f} ± {c['wall_seconds']['std']:.0f} | {c['peak_rss_mb']['mean']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="variants trained now (the rest are read from this script's earlier results)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--set", action="append", default=[], help="override applied to every run trained now")
+    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
+    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
+    args = parser.parse_args()
+
+    path = RESULTS / "table2_ml100k.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    variants, runs = previous.get("variants", {}), previous.get("runs", {})
+    jobs = [(v, seed) for v in args.variants for seed in args.seeds]
+    common = [f"train.threads={args.threads}", *args.set]
+
+    def train(job: tuple[str, int]) -> dict:
+        variant, seed = job
+        config, overrides = VARIANTS[variant]
+        return run_one(config, seed, common + overrides, Path(args.out), name=f"{variant.replace(' ', '_')}_seed{seed}")
+
+    with ThreadPoolExecutor(max_workers=args.slots) as pool:
+        finished = list(pool.map(train, jobs))
+    for variant in args.variants:
+        runs[variant] = [r for (v, _), r in zip(jobs, finished) if v == variant]
+        variants[variant] = {**summarise(runs[variant]), "command": command(), "load_average_after": os.getloadavg()}
+    for row, (source, names) in EARLIER.items():
+        earlier = json.loads((RESULTS / source).read_text())["runs"]
+        for name in names:
+            variants[name] = summarise(earlier[name])
+
+    models, notes = {}, []
+    for row, names in {**{r: n for r, (_, n) in EARLIER.items()}, **ROWS}.items():
+        measured = {n: variants[n] for n in names if n in variants}
+        if not measured:
+            continue
+        best = chosen(measured)
+        models[row] = {**measured[best], "variant": best}
+        if len(measured) > 1:
+            notes.append(f"- {row}: **{best}** chosen on validation N@10 ("
+                         + ", ".join(f"{n} {s['valid_ndcg@10']['mean']:.4f}" for n, s in measured.items()) + ")")
+    for name in ROWS["HyMiRec"]:
+        if name in variants and name != models.get("HyMiRec", {}).get("variant"):
+            models[f"HyMiRec ({name.split(' ', 1)[1]}, not chosen)"] = {**variants[name], "variant": name}
+    meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "slots": args.slots,
+            "threads": args.threads}
+    write_results("table2_ml100k", {"meta": meta, "models": models, "variants": variants, "runs": runs},
+                  markdown(models, notes, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

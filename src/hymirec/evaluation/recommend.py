@@ -1,0 +1,107 @@
+"""Top-k recommendations for one user, shared by ``hymirec recommend`` and the run report.
+
+The user is encoded exactly as the evaluator encodes one (``encode_users``: the last ``max_len``
+items, ``[1, K, D]``, K interests), every item is scored as its best interest's score (cosine when
+the run scores by cosine), and the items to leave out (the user's history, padding id 0) are
+masked before the top k are taken. Each recommendation says which interest (1..K) put it there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import torch
+
+from hymirec.data.dataset import DataError, InteractionDataset
+from hymirec.data.split import EvalExamples, LeaveOneOutSplit
+from hymirec.evaluation.inference import embed_catalogue, encode_users
+from hymirec.models.base import SequentialRecommender
+
+if TYPE_CHECKING:  # the trainer imports this package: no import at run time
+    from hymirec.training.trainer import Trainer
+
+
+class Recommendation(NamedTuple):
+    """One recommended item: canonical id, score, and the interest (1..K) that scored it best."""
+
+    item: int
+    score: float
+    interest: int
+
+
+def recommend(
+    model: SequentialRecommender,
+    items: np.ndarray,
+    timestamps: np.ndarray,
+    k: int,
+    normalize: bool,
+    max_len: int,
+    exclude: np.ndarray | None = None,
+    catalogue: torch.Tensor | None = None,
+) -> list[Recommendation]:
+    """The ``k`` best items for the history ``items``/``timestamps`` (chronological), never an
+    id in ``exclude`` nor padding. ``catalogue``: the items' vectors when already embedded (with
+    the same ``normalize``)."""
+    # One evaluation example whose history is the whole sequence: the evaluator's own encoding.
+    example = EvalExamples(
+        users=np.zeros(1, np.int64),
+        targets=np.zeros(1, np.int64),
+        history_items=np.asarray(items, np.int64),
+        history_timestamps=np.asarray(timestamps, np.int64),
+        history_offsets=np.array([0, len(items)], np.int64),
+    )
+    user = encode_users(model, example, max_len, normalize=normalize)[0]  # [K, D]
+    if catalogue is None:
+        catalogue = embed_catalogue(model, normalize, progress=False)
+    best, interest = (catalogue @ user.T).max(dim=1)
+    best[0] = -torch.inf
+    if exclude is not None and len(exclude):
+        best[torch.as_tensor(exclude, dtype=torch.long)] = -torch.inf
+    k = min(k, int(torch.isfinite(best).sum()))
+    scores, ids = best.topk(k)
+    return [Recommendation(int(i), float(s), int(interest[i]) + 1) for s, i in zip(scores, ids)]
+
+
+def recommend_for_user(
+    trainer: Trainer, split: LeaveOneOutSplit, user: int, k: int, keep_history: bool = False,
+    catalogue: torch.Tensor | None = None,
+) -> list[Recommendation]:
+    """``recommend`` for canonical ``user`` of a restored run (``restore_run``): the user's whole
+    sequence (train, valid and test items), scored the way the run scores, history masked unless
+    ``keep_history``."""
+    items, timestamps = split.sequences.user(user)
+    with trainer.autocast():
+        return recommend(trainer.model, items, timestamps, k, trainer.normalize, trainer.config.data.max_len,
+                         exclude=None if keep_history else items, catalogue=catalogue)
+
+
+def find_user(dataset: InteractionDataset, raw_id: str) -> int:
+    """The canonical id of the user whose raw id is ``raw_id``; a ``DataError`` showing what the
+    dataset's ids look like when there is none."""
+    raw_ids = dataset.users["raw_id"].astype(str)
+    hits = np.flatnonzero(raw_ids.to_numpy() == str(raw_id))
+    if not len(hits):
+        examples = ", ".join(f"'{r}'" for r in raw_ids.iloc[:2])
+        raise DataError(
+            f"user '{raw_id}' is not in dataset {dataset.name} ({dataset.n_users} users; ids look like {examples}, ...)"
+        )
+    return int(dataset.users["user"].iloc[hits[0]])
+
+
+def item_titles(dataset: InteractionDataset) -> list[str]:
+    """Each item's title (its ``title`` column, else its text fields), ``titles[i - 1]`` for item ``i``."""
+    if "title" in dataset.items.columns:
+        return dataset.items["title"].astype(str).tolist()
+    return dataset.item_texts()
+
+
+def recommendations_table(dataset: InteractionDataset, recommendations: list[Recommendation]) -> str:
+    """A Markdown table: rank, raw item id, title, score, interest."""
+    titles = item_titles(dataset)
+    raw_ids = dataset.items["raw_id"].astype(str).tolist()
+    lines = ["| rank | item | title | score | interest |", "|---|---|---|---|---|"]
+    for rank, rec in enumerate(recommendations, start=1):
+        title = titles[rec.item - 1].replace("|", "/")
+        lines.append(f"| {rank} | {raw_ids[rec.item - 1]} | {title} | {rec.score:.4f} | {rec.interest} |")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""HyMiRec and PatchRec: shapes, no leak from after the cut, padding, gradients, the ablation
+switches (each reaches the model and changes nothing else), the compressed history, the cut-point
+helpers, and errors for bad settings."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from hymirec.codebook import CodebookConfig, fit
+from hymirec.config import ConfigError
+from hymirec.data.batching import pad_right, training_windows
+from hymirec.data.split import LeaveOneOutSplit
+from hymirec.models import ModelInputs, build_model
+from hymirec.models.hymirec.cuts import gather_positions, sample_windows, window_targets
+from hymirec.models.patchrec import patch_bounds
+from hymirec.training.losses import build_loss
+from helpers import make_dataset
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+N_ITEMS = 30
+MAX_LEN = 16
+INPUTS = ModelInputs(N_ITEMS, MAX_LEN, make_dataset([(1, i, i) for i in range(1, N_ITEMS + 1)]), [])
+BERT = {"source": "random-bert", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}
+LLAMA = {"source": "random-llama", "hidden_size": 16, "num_layers": 2, "num_heads": 2, "intermediate_size": 32}
+HYMIREC = {
+    "items": {"encoder": BERT, "item_ids": True},
+    "history": {"codebook": "cosine", "layers": 2, "k": 4},
+    "lightweight": {"dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 16, "coarse_queries": 2, "dropout": 0.0},
+    "llm": {"backbone": LLAMA, "recent": 4, "interests": 3},
+    "train_windows": 2,
+}
+PATCHREC = {"items": {"encoder": BERT}, "llm": {"backbone": LLAMA, "recent": 3}, "patch_size": 2, "patches": 3}
+
+
+def make(name: str = "hymirec", **changes):
+    """A tiny model; ``changes`` maps a section to settings merged into it (or a top-level key)."""
+    settings = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (HYMIREC if name == "hymirec" else PATCHREC).items()}
+    for key, value in changes.items():
+        settings[key] = {**settings[key], **value} if isinstance(value, dict) else value
+    torch.manual_seed(0)
+    return build_model(name, settings, INPUTS).eval()
+
+
+def batch(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    items = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for row, n in enumerate(lengths):
+        items[row, :n] = torch.randint(1, N_ITEMS + 1, (n,), generator=gen)
+    return items, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("name,interests", [("hymirec", 3), ("patchrec", 1)])
+def test_user_embeddings_have_one_vector_per_interest(name, interests):
+    items, lengths = batch([5, 16, 1])
+    users = make(name).user_embeddings(items, items, lengths)
+    assert users.shape == (3, interests, 16)
+    assert torch.isfinite(users).all()
+
+
+@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
+def test_interests_after_an_item_never_read_later_items(name):
+    model = make(name)
+    recent = model.recent
+    items, _ = batch([16, 12])
+    starts = torch.tensor([[0, 5, 12], [1, 6, 9]])
+    before = model.interests(items, starts)
+    assert before.shape[:3] == (2, 3, recent)
+    for row in range(2):
+        for j, start in enumerate(starts[row].tolist()):
+            for slot in range(recent):
+                cut = start + slot + 1
+                changed = items.clone()
+                changed[row, cut:] = torch.randint(1, N_ITEMS + 1, (items.shape[1] - cut,))
+                after = model.interests(changed, starts)
+                torch.testing.assert_close(after[row, j, slot], before[row, j, slot])
+
+
+@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
+def test_a_window_state_equals_the_state_read_alone(name):
+    """The n user states of a window share one LLM pass; each must equal the user vector of the
+    history that ends at its item, read on its own."""
+    model = make(name)
+    items, _ = batch([14])
+    n = model.recent
+    first = model.interests(items, torch.tensor([[0]]))[0, 0]  # histories shorter than n: all start at 0
+    for slot in range(n):
+        alone = model.user_embeddings(items[:, : slot + 1], items, torch.tensor([slot + 1]))
+        torch.testing.assert_close(first[slot], alone[0])
+    later = model.interests(items, torch.tensor([[6]]))[0, 0, -1]  # a full window with a long history
+    torch.testing.assert_close(later, model.user_embeddings(items[:, : 6 + n], items, torch.tensor([6 + n]))[0])
+
+
+@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
+def test_right_padding_changes_nothing(name):
+    model = make(name)
+    items, lengths = batch([7, 4])
+    padded = torch.cat([items, torch.zeros(2, 5, dtype=torch.long)], 1)
+    torch.testing.assert_close(model.user_embeddings(padded, padded, lengths),
+                               model.user_embeddings(items, items, lengths))
+
+
+@pytest.mark.parametrize("name,loss", [("hymirec", {"name": "dmil", "window": 3}),
+                                       ("patchrec", {"name": "full_softmax"})])
+def test_gradients_reach_every_trainable_parameter(name, loss):
+    model = make(name).train()
+    items, _ = batch([16, 10, 6, 16], seed=3)
+    targets = torch.roll(items, -1, 1) * (items != 0)
+    value, count = model.training_loss(items, items, targets, build_loss(loss, N_ITEMS), torch.Generator().manual_seed(0))
+    value.backward()
+    assert count > 0 and torch.isfinite(value)
+    dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    # DMIL leaves an interest untrained only when a window has fewer distinct targets than s.
+    assert dead == [] or (name == "hymirec" and dead == ["llm.queries"]), dead
+
+
+def test_next_item_loss_needs_a_single_interest():
+    model = make().train()
+    items, _ = batch([8, 8])
+    with pytest.raises(ConfigError, match="llm.interests: 1"):
+        model.training_loss(items, items, items, build_loss({"name": "full_softmax"}, N_ITEMS), None)
+    single = make(llm={"interests": 1}).train()
+    value, _ = single.training_loss(items, items, torch.roll(items, -1, 1), build_loss({"name": "full_softmax"}, N_ITEMS),
+                                    torch.Generator().manual_seed(0))
+    assert torch.isfinite(value)
+
+
+def names(model) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_each_ablation_switch_reaches_the_model_and_changes_nothing_else():
+    full = names(make())
+    without_light = names(make(lightweight={"enabled": False}))
+    assert not any(n.startswith(("lightweight.", "coarse_proj.")) for n in without_light)
+    assert without_light == {n for n in full if not n.startswith(("lightweight.", "coarse_proj."))}
+    assert names(make(llm={"indicator": False})) == full - {"llm.indicator"}
+    assert names(make(items={"item_ids": False})) == full - {"items.ids.weight"}
+    assert make().history.raw is None
+    raw = make(history={"codebook": "none"})
+    assert names(raw) == full and raw.history.raw is not None and raw.history_bytes_per_item == 4 * 16
+    euclid = make(history={"codebook": "euclidean"})
+    assert names(euclid) == full and euclid.history_bytes_per_item == 2  # two uint8 codes, no scales
+    assert make().history_bytes_per_item == 2 + 2 * 2  # + two float16 scales
+    assert make(llm={"interests": 1}).llm.queries.shape == (1, 16)
+    assert make(lightweight={"coarse_queries": 5}).lightweight.readout.queries.shape == (5, 8)
+
+
+def test_the_history_is_decoded_from_codes_as_the_codebook_decodes():
+    model = make()
+    vectors = model.items.text[1:].numpy()
+    book = fit(vectors, CodebookConfig(variant="cosine", layers=2, k=4, seed=0))
+    expected = book.decode(*book.encode(vectors))
+    decoded = model.history(torch.arange(1, N_ITEMS + 1))
+    np.testing.assert_allclose(decoded.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not model.history(torch.tensor([0])).any()
+    raw = make(history={"codebook": "none"})
+    torch.testing.assert_close(raw.history(torch.arange(N_ITEMS + 1)), raw.items.text)
+
+
+def test_a_saved_codebook_is_read_and_checked(tmp_path):
+    model = make()
+    vectors = model.items.text[1:].numpy()
+    fit(vectors, CodebookConfig(variant="cosine", layers=2, k=4, seed=0)).save(tmp_path / "book")
+    loaded = make(history={"codebook_path": str(tmp_path / "book")})
+    torch.testing.assert_close(loaded.history(torch.arange(N_ITEMS + 1)), model.history(torch.arange(N_ITEMS + 1)))
+    fit(np.random.default_rng(0).normal(size=(40, 7)), CodebookConfig(layers=1, k=4)).save(tmp_path / "other")
+    with pytest.raises(ValueError, match="dimension 7, the item embeddings have 16"):
+        make(history={"codebook_path": str(tmp_path / "other")})
+    with pytest.raises(ValueError, match="cosine codebook, history.codebook says euclidean"):
+        make(history={"codebook_path": str(tmp_path / "book"), "codebook": "euclidean"})
+
+
+@pytest.mark.parametrize("section,settings,message", [
+    ("llm", {"interests": 0}, "llm.interests"),
+    ("llm", {"recent": 0}, "llm.recent"),
+    ("lightweight", {"coarse_queries": 0}, "coarse_queries"),
+    ("history", {"codebook": "pq"}, "codebook"),
+    ("history", {"k": 1}, "k must be"),
+    ("items", {"trainable": True}, "items.trainable"),
+    ("train_windows", 0, "train_windows"),
+    ("llm", {"queries": 2}, "queries"),
+])
+def test_bad_settings_are_errors_naming_the_setting(section, settings, message):
+    with pytest.raises(ValueError, match=message):
+        make(**{section: settings})
+
+
+def test_window_of_zero_is_refused_by_the_loss():
+    with pytest.raises(ConfigError, match="window"):
+        build_loss({"name": "dmil", "window": 0}, N_ITEMS)
+
+
+def test_cut_helpers_known_answers():
+    items = torch.tensor([[5, 6, 7, 8, 0], [9, 10, 0, 0, 0]])
+    targets = torch.tensor([[6, 7, 8, 4, 0], [10, 11, 0, 0, 0]])
+    starts = torch.tensor([[0, 3], [1, 0]])
+    assert gather_positions(items, starts, 2).tolist() == [[[5, 6], [8, 0]], [[10, 0], [9, 10]]]
+    assert window_targets(targets, starts, 2, 3).tolist() == [
+        [[[6, 7, 8], [7, 8, 4]], [[4, 0, 0], [0, 0, 0]]],
+        [[[11, 0, 0], [0, 0, 0]], [[10, 11, 0], [11, 0, 0]]],
+    ]
+    drawn = sample_windows(torch.tensor([4, 1, 7]), 300, 3, torch.Generator().manual_seed(0))
+    # Window ends are uniform over 1..length; a window is the 3 items up to its end.
+    assert set(drawn[0].tolist()) == {0, 1} and set(drawn[1].tolist()) == {0}
+    assert set(drawn[2].tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_patches_grow_older_and_cover_the_history_once():
+    start, stop = patch_bounds(torch.tensor([0, 3, 100]), 2, 2, 3)
+    assert start.tolist() == [[0, 0, 0], [0, 0, 1], [0, 94, 98]]
+    assert stop.tolist() == [[0, 0, 0], [0, 1, 3], [94, 98, 100]]
+
+
+def test_window_targets_never_come_from_validation_or_test_positions():
+    # Items 31..36 appear only as each user's last two items (the validation and test targets).
+    rows = []
+    for user in range(1, 4):
+        seq = [((user * 7 + i) % 30) + 1 for i in range(12)] + [30 + 2 * user - 1, 30 + 2 * user]
+        rows += [(user, item, t) for t, item in enumerate(seq)]
+    split = LeaveOneOutSplit(make_dataset(rows, n_items=36))
+    inputs = ModelInputs(36, MAX_LEN, split.dataset, split.train_sequences())
+    torch.manual_seed(0)
+    model = build_model("hymirec", {**HYMIREC, "train_windows": 12}, inputs).train()
+    seen = []
+
+    class Spy(torch.nn.Module):
+        window, multi_interest = 8, True
+
+        def forward(self, interests, targets, embed_items, generator):
+            seen.append(targets)
+            return interests.sum() * 0
+
+    windows = training_windows(split.train_sequences(), MAX_LEN)
+    items, _, targets = (pad_right([w[k] for w in windows]) for k in range(3))
+    for seed in range(5):
+        model.training_loss(items, items, targets, Spy(), torch.Generator().manual_seed(seed))
+    drawn = torch.cat(seen).unique().tolist()
+    assert not set(drawn) & set(range(31, 37))
+    assert set(drawn) - {0} <= set(range(1, 31))
