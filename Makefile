@@ -1,10 +1,11 @@
-# Two entry points (see README): `make quickstart` runs the main job, `make test` the test suite.
+# Two entry points (see README): `make quickstart` runs the main job (`hymirec run`: data, stage 1,
+# codebook, stage 2, test, report; resumable), `make test` the test suite.
 # Both create the virtual environment in .venv on first use from the pinned pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test benchmark-baselines benchmark-peer benchmark-contention benchmark-codebook
+.PHONY: install quickstart test benchmark-table2 benchmark-baselines benchmark-peer benchmark-contention benchmark-codebook
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +18,15 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 quickstart: install
-	$(BIN)/hymirec data fetch movielens-100k
-	$(BIN)/hymirec train --config configs/quick/sasrec_ml100k.yaml --overwrite
+	$(BIN)/hymirec run --out runs/default
 
 test: install
 	$(BIN)/python -m pytest
 
 # Benchmarks write benchmarks/results/; run each alone on the machine.
+benchmark-table2: install
+	$(BIN)/python benchmarks/table2_ml100k.py --slots 2 --threads 1
+
 benchmark-baselines: install
 	$(BIN)/python benchmarks/baselines_ml100k.py
 

@@ -47,6 +47,24 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     return results
 
 
+def run_variants(
+    variants: dict[str, tuple[str, list[str]]], names: list[str], seeds: list[int], overrides: list[str],
+    out_dir: Path, slots: int,
+) -> dict[str, list[dict]]:
+    """Train every (variant, seed) of ``names`` -- a variant is ``(config, its overrides)`` -- with
+    ``slots`` runs at once, each in its own process; returns each variant's results in seed order."""
+    jobs = [(name, seed) for name in names for seed in seeds]
+
+    def train(job: tuple[str, int]) -> dict:
+        name, seed = job
+        config, own = variants[name]
+        return run_one(config, seed, overrides + own, out_dir, name=f"{name.replace(' ', '_')}_seed{seed}")
+
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        finished = list(pool.map(train, jobs))
+    return {name: [r for (n, _), r in zip(jobs, finished) if n == name] for name in names}
+
+
 def summarise(runs: list[dict]) -> dict:
     # The validation metric each run was selected on, so the table shows what selection saw.
     selected = [r["valid"][r.get("selection_metric", "ndcg@10")] for r in runs]

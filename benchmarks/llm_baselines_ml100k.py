@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from baselines_ml100k import ROOT, markdown, run_one, summarise
+from baselines_ml100k import ROOT, markdown, run_variants, summarise
 from common import RESULTS, command, machine
 
 VARIANTS = {
@@ -44,18 +43,9 @@ def main() -> int:
     results_json = RESULTS / "llm_baselines_ml100k.json"
     previous = json.loads(results_json.read_text()) if results_json.exists() else {}
     summary, runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
-    jobs = [(v, seed) for v in args.variants for seed in args.seeds]
     common = [f"train.threads={args.threads}", *args.set]
-
-    def train(job: tuple[str, int]) -> dict:
-        variant, seed = job
-        model, overrides = VARIANTS[variant]
-        return run_one(model, seed, common + overrides, Path(args.out), name=f"{variant.replace(' ', '_')}_seed{seed}")
-
-    with ThreadPoolExecutor(max_workers=args.slots) as pool:
-        finished = list(pool.map(train, jobs))
+    runs.update(run_variants(VARIANTS, args.variants, args.seeds, common, Path(args.out), args.slots))
     for variant in args.variants:
-        runs[variant] = [r for (v, _), r in zip(jobs, finished) if v == variant]
         summary[variant] = summarise(runs[variant])
         meta[variant] = {"command": command(), "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
                          "load_average_after": os.getloadavg()}

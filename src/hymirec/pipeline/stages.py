@@ -185,7 +185,7 @@ def _write_state(out: Path, state: dict[str, Any]) -> None:
 def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """The state of run folder ``out`` (a new one is created): refused when it was made with
     other settings, naming them, or when it is a folder of something else."""
-    from hymirec.training.trainer import _config_diff  # the trainer's own settings diff, for the message
+    from hymirec.training.trainer import config_diff
 
     # Through JSON, so that the settings compare equal to those read back from the file.
     hashed = json.loads(json.dumps(config.hashed(), default=str))
@@ -194,7 +194,7 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     if path.is_file():
         state = json.loads(path.read_text())
         if state.get("config_hash") != digest:
-            names = ", ".join(".".join(d) for d in _config_diff(state.get("config", {}), hashed)) or "unknown"
+            names = ", ".join(".".join(d) for d in config_diff(state.get("config", {}), hashed)) or "unknown"
             raise ConfigError(f"{out} was made with other settings ({names}); use another --out or --fresh")
         return state
     if out.exists() and any(out.iterdir()):

@@ -69,13 +69,14 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def _config_diff(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
+def config_diff(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
+    """The key paths (tuples) at which two nested settings mappings differ."""
     keys = set(a) | set(b)
     diffs = []
     for k in sorted(keys):
         va, vb = a.get(k), b.get(k)
         if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += _config_diff(va, vb, prefix + (k,))
+            diffs += config_diff(va, vb, prefix + (k,))
         elif va != vb:
             diffs.append(prefix + (k,))
     return diffs
@@ -142,7 +143,7 @@ class Trainer:
     def _restore(self) -> None:
         checkpoint = read_checkpoint(self.run_dir / LAST)
         state = checkpoint.state
-        diffs = [d for d in _config_diff(state["config"], dump_experiment(self.config)) if d not in RESUMABLE_CHANGES]
+        diffs = [d for d in config_diff(state["config"], dump_experiment(self.config)) if d not in RESUMABLE_CHANGES]
         if diffs:
             names = ", ".join(".".join(d) for d in diffs)
             raise CheckpointError(
