@@ -241,3 +241,10 @@ def test_window_targets_never_come_from_validation_or_test_positions():
     drawn = torch.cat(seen).unique().tolist()
     assert not set(drawn) & set(range(31, 37))
     assert set(drawn) - {0} <= set(range(1, 31))
+
+
+def test_dmil_on_a_one_vector_model_is_a_clear_error():
+    sasrec = build_model("sasrec", {"dim": 8, "num_heads": 2, "ffn_dim": 8}, INPUTS)
+    items, _ = batch([5])
+    with pytest.raises(ConfigError, match="several interests per user state; SASRec has one vector per position"):
+        sasrec.training_loss(items, items, items, build_loss({"name": "dmil"}, N_ITEMS), None)

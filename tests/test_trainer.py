@@ -114,6 +114,12 @@ MODEL_SETTINGS = {
     "morec": ["model.dim=8", f"model.items={{encoder: {TINY_BACKBONE % 'bert'}, item_ids: true}}"],
     "hllm": [f"model.items={{encoder: {TINY_BACKBONE % 'bert'}, trainable: true}}",
              f"model.user_model={TINY_BACKBONE % 'llama'}"],
+    # Single interest: these losses train the next item (DMIL has its own tests).
+    "hymirec": [f"model.items={{encoder: {TINY_BACKBONE % 'bert'}, item_ids: true}}", "model.history.k=4",
+                "model.lightweight={dim: 8, num_layers: 1, num_heads: 2, ffn_dim: 16}",
+                f"model.llm={{backbone: {TINY_BACKBONE % 'llama'}, recent: 3, interests: 1}}"],
+    "patchrec": [f"model.items={{encoder: {TINY_BACKBONE % 'bert'}}}",
+                 f"model.llm={{backbone: {TINY_BACKBONE % 'llama'}, recent: 3}}", "model.patch_size=2"],
 }
 
 

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hymirec.config import ConfigError
+
 if TYPE_CHECKING:
     from hymirec.data.dataset import InteractionDataset
     from hymirec.training.losses import NextItemLoss
@@ -96,6 +98,11 @@ class SequentialRecommender(nn.Module):
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, int]:
         """Mean next-item loss over the batch's real positions, and how many there were."""
+        if getattr(loss, "multi_interest", False):
+            raise ConfigError(
+                f"train.loss {type(loss).__name__} trains several interests per user state; "
+                f"{type(self).__name__} has one vector per position (use it with hymirec or patchrec)"
+            )
         with self.batch_scope():
             hidden = self(items, timestamps)
             mask = targets > 0
