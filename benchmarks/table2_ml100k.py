@@ -79,9 +79,10 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
              "the variant its validation NDCG@10 chose (all variants in the JSON).\n", *notes, ""]
     short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     for split, title in SPLITS.items():
-        lines += [f"### Test, {title}", "", "| model | " + " | ".join(short) + " |", "|---" * (len(METRICS) + 1) + "|"]
+        lines += [f"### Test, {title}", "", "| model | variant | " + " | ".join(short) + " |",
+                  "|---" * (len(METRICS) + 2) + "|"]
         for name, s in models.items():
-            lines.append(f"| {name} | " + " | ".join(f"{s[split][m]['mean']:.4f} ± {s[split][m]['std']:.4f}"
+            lines.append(f"| {name} | {s['variant']} | " + " | ".join(f"{s[split][m]['mean']:.4f} ± {s[split][m]['std']:.4f}"
                                                       for m in METRICS) + " |")
         lines.append("")
     lines += ["### Validation and cost per run", "",
@@ -128,11 +129,14 @@ def main() -> int:
         if len(measured) > 1:
             notes.append(f"- {row}: **{best}** chosen on validation N@10 ("
                          + ", ".join(f"{n} {s['valid_ndcg@10']['mean']:.4f}" for n, s in measured.items()) + ")")
+    # Every HyMiRec variant is shown, not only the chosen one.
     for name in ROWS["HyMiRec"]:
         if name in variants and name != models.get("HyMiRec", {}).get("variant"):
-            models[f"HyMiRec ({name.split(' ', 1)[1]})"] = {**variants[name], "variant": name}
+            models[f"HyMiRec, variant {name!r}"] = {**variants[name], "variant": name}
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "slots": args.slots,
             "threads": args.threads}
+    if not args.variants and "meta" in previous:  # only the tables were rebuilt: keep how runs were made
+        meta = previous["meta"]
     write_results("table2_ml100k", {"meta": meta, "models": models, "variants": variants, "runs": runs},
                   markdown(models, notes, meta))
     return 0
