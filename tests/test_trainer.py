@@ -156,7 +156,7 @@ def test_gradient_clipping_covers_the_learnable_temperature(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.loss.name=nope", r"train\.loss\.name 'nope' is unknown; choose one of \['auto', 'full_softmax', 'sampled_softmax'\]"),
+        ("train.loss.name=nope", r"train\.loss\.name 'nope' is unknown; choose one of \['auto', 'full_softmax', 'sampled_softmax', 'dmil'\]"),
         ("train.loss.temperature=0", "temperature must be > 0"),
         ("train.selection_metric=mrr@10", "selection_metric must look like ndcg@K or recall@K"),
         ("train.selection_metric=ndcg@20", r"needs 20 in eval.ks"),
