@@ -74,9 +74,11 @@ def chosen(variants: dict[str, dict]) -> str:
 
 
 def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
+    commands = sorted({s["command"] for s in models.values() if "command" in s})
     lines = [f"## Table 2 on MovieLens-100K (leave-one-out, full ranking)\n",
-             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over 3 seeds; each model in "
-             "the variant its validation NDCG@10 chose (all variants in the JSON).\n", *notes, ""]
+             f"Machine: {meta['machine']}. Mean ± std over 3 seeds; each model in the variant its validation "
+             "NDCG@10 chose (all variants in the JSON). PatchRec and HyMiRec rows were trained by:\n",
+             *[f"- `{c}`" for c in commands], "", *notes, ""]
     short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     for split, title in SPLITS.items():
         lines += [f"### Test, {title}", "", "| model | variant | " + " | ".join(short) + " |",
