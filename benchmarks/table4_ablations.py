@@ -1,0 +1,86 @@
+"""Benchmark: the paper's Table 4 on MovieLens-100K -- HyMiRec beside each of its seven ablations.
+
+Each variant is ``configs/hymirec_ml100k.yaml`` with one setting changed (docs/hymirec.md lists
+the switches), 3 seeds, every run in its own process through ``hymirec train``. For each metric
+the table gives the mean ± std over seeds and the change against the full model, marked
+"(noise)" when it is smaller than the larger of the two seed spreads. Results:
+``benchmarks/results/table4_ablations.{json,md}``. Variants already measured are kept when the
+script is run again for others (``--variants``).
+
+    .venv/bin/python benchmarks/table4_ablations.py --slots 2 --threads 1 [--variants full "w/o indicator"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from baselines_ml100k import ROOT, run_variants
+from common import RESULTS, command, machine, write_results
+from table2_ml100k import SPLITS, summarise
+
+NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
+VARIANTS = {
+    "full": ("hymirec", []),
+    "w/o lightweight recommender": ("hymirec", ["model.lightweight.enabled=false"]),
+    "w/o codebook (raw vectors)": ("hymirec", ["model.history.codebook=none"]),
+    "Euclidean codebook": ("hymirec", ["model.history.codebook=euclidean"]),
+    "w/o indicator": ("hymirec", ["model.llm.indicator=false"]),
+    "w/o DMIL (one interest, next item)": ("hymirec", ["model.llm.interests=1", NEXT_ITEM]),
+    "w/o window targets (w = 1)": ("hymirec", ["train.loss.window=1"]),
+    "max matching": ("hymirec", ["train.loss.matching=max"]),
+}
+METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
+
+
+def markdown(variants: dict[str, dict], meta: dict) -> str:
+    full = variants["full"]
+    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
+    lines = ["## Table 4 on MovieLens-100K: HyMiRec and its ablations\n",
+             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over 3 seeds; below each "
+             "ablation, its change against the full model, '(noise)' where smaller than the seed spread.\n"]
+    for split, title in SPLITS.items():
+        lines += [f"### Test, {title}", "", "| variant | " + " | ".join(short) + " |", "|---" * (len(METRICS) + 1) + "|"]
+        for name, s in variants.items():
+            cells = []
+            for m in METRICS:
+                mine, ref = s[split][m], full[split][m]
+                cell = f"{mine['mean']:.4f} ± {mine['std']:.4f}"
+                if name != "full":
+                    delta = mine["mean"] - ref["mean"]
+                    noise = " (noise)" if abs(delta) < max(mine["std"], ref["std"]) else ""
+                    cell += f"<br>{delta:+.4f}{noise}"
+                cells.append(cell)
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--set", action="append", default=[], help="override applied to every run")
+    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
+    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "table4"), help="run folders")
+    args = parser.parse_args()
+
+    path = RESULTS / "table4_ablations.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    variants, runs = previous.get("variants", {}), previous.get("runs", {})
+    common = [f"train.threads={args.threads}", *args.set]
+    runs.update(run_variants(VARIANTS, args.variants, args.seeds, common, Path(args.out), args.slots))
+    for name in args.variants:
+        variants[name] = {**summarise(runs[name]), "command": command()}
+    if "full" not in variants:
+        raise SystemExit("the full model has not been measured yet: run with --variants full first")
+    ordered = {name: variants[name] for name in VARIANTS if name in variants}
+    meta = {"machine": machine(), "command": command(), "seeds": args.seeds}
+    write_results("table4_ablations", {"meta": meta, "variants": ordered, "runs": runs}, markdown(ordered, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
