@@ -47,22 +47,30 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     return results
 
 
-def run_variants(
-    variants: dict[str, tuple[str, list[str]]], names: list[str], seeds: list[int], overrides: list[str],
-    out_dir: Path, slots: int,
-) -> dict[str, list[dict]]:
-    """Train every (variant, seed) of ``names`` -- a variant is ``(config, its overrides)`` -- with
-    ``slots`` runs at once, each in its own process; returns each variant's results in seed order."""
-    jobs = [(name, seed) for name in names for seed in seeds]
+def add_variant_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options of every script that trains named variants with ``run_variants`` (runs go under ``out``)."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--set", action="append", default=[], help="override applied to every run trained now")
+    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
+    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
+    parser.add_argument("--out", default=str(out), help="run folders")
+
+
+def run_variants(variants: dict[str, tuple[str, list[str]]], args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Train every (variant, seed) of ``args.variants`` -- a variant is ``(config, its overrides)`` --
+    with the options of ``add_variant_arguments``, ``args.slots`` runs at once, each in its own
+    process; returns each variant's results in seed order."""
+    overrides = [f"train.threads={args.threads}", *args.set]
+    jobs = [(name, seed) for name in args.variants for seed in args.seeds]
 
     def train(job: tuple[str, int]) -> dict:
         name, seed = job
         config, own = variants[name]
-        return run_one(config, seed, overrides + own, out_dir, name=f"{name.replace(' ', '_')}_seed{seed}")
+        return run_one(config, seed, overrides + own, Path(args.out), name=f"{name.replace(' ', '_')}_seed{seed}")
 
-    with ThreadPoolExecutor(max_workers=slots) as pool:
+    with ThreadPoolExecutor(max_workers=args.slots) as pool:
         finished = list(pool.map(train, jobs))
-    return {name: [r for (n, _), r in zip(jobs, finished) if n == name] for name in names}
+    return {name: [r for (n, _), r in zip(jobs, finished) if n == name] for name in args.variants}
 
 
 def summarise(runs: list[dict]) -> dict:

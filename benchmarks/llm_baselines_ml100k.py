@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
-from baselines_ml100k import ROOT, markdown, run_variants, summarise
+from baselines_ml100k import ROOT, add_variant_arguments, markdown, run_variants, summarise
 from common import RESULTS, command, machine
 
 VARIANTS = {
@@ -33,18 +32,13 @@ ID_MODELS = ["mostpop", "sasrec", "gru4rec", "hstu"]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--set", action="append", default=[], help="override applied to every run")
-    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
-    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
+    add_variant_arguments(parser, ROOT / "runs" / "benchmarks")
     args = parser.parse_args()
 
     results_json = RESULTS / "llm_baselines_ml100k.json"
     previous = json.loads(results_json.read_text()) if results_json.exists() else {}
     summary, runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
-    common = [f"train.threads={args.threads}", *args.set]
-    runs.update(run_variants(VARIANTS, args.variants, args.seeds, common, Path(args.out), args.slots))
+    runs.update(run_variants(VARIANTS, args))
     for variant in args.variants:
         summary[variant] = summarise(runs[variant])
         meta[variant] = {"command": command(), "seeds": args.seeds, "slots": args.slots, "threads": args.threads,

@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 import numpy as np
-from baselines_ml100k import ROOT, run_variants
+from baselines_ml100k import ROOT, add_variant_arguments, run_variants
 from common import RESULTS, command, machine, write_results
 
 KS = [10, 50, 100, 200]
@@ -102,18 +101,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
                         help="variants trained now (the rest are read from this script's earlier results)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--set", action="append", default=[], help="override applied to every run trained now")
-    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
-    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="run folders")
+    add_variant_arguments(parser, ROOT / "runs" / "benchmarks")
     args = parser.parse_args()
 
     path = RESULTS / "table2_ml100k.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
-    common = [f"train.threads={args.threads}", *args.set]
-    runs.update(run_variants(VARIANTS, args.variants, args.seeds, common, Path(args.out), args.slots))
+    runs.update(run_variants(VARIANTS, args))
     for variant in args.variants:
         variants[variant] = {**summarise(runs[variant]), "command": command(), "load_average_after": os.getloadavg()}
     for row, (source, names) in EARLIER.items():

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from baselines_ml100k import ROOT, run_variants
+from baselines_ml100k import ROOT, add_variant_arguments, run_variants
 from common import RESULTS, command, machine, write_results
 from table2_ml100k import SPLITS, summarise
 
@@ -60,18 +59,13 @@ def markdown(variants: dict[str, dict], meta: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--set", action="append", default=[], help="override applied to every run")
-    parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
-    parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "table4"), help="run folders")
+    add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "table4")
     args = parser.parse_args()
 
     path = RESULTS / "table4_ablations.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
-    common = [f"train.threads={args.threads}", *args.set]
-    runs.update(run_variants(VARIANTS, args.variants, args.seeds, common, Path(args.out), args.slots))
+    runs.update(run_variants(VARIANTS, args))
     for name in args.variants:
         variants[name] = {**summarise(runs[name]), "command": command()}
     if "full" not in variants:

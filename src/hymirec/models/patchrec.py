@@ -89,6 +89,7 @@ class PatchRec(CutPointModel):
 
         size = (stop - start).flatten(1)
         means = (at(stop) - at(start)) / size.clamp(min=1)[..., None]
+        # The recent items' vectors are rows of the ones already computed for the patches.
         out = self.llm(means.view(batch * count, cfg.patches, -1), (size > 0).view(batch * count, -1),
-                       self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1))
+                       gather_positions(vectors, starts, self.recent).flatten(0, 1), (recent != 0).flatten(0, 1))
         return out.view(batch, count, *out.shape[1:])

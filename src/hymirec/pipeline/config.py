@@ -9,7 +9,6 @@ typo fails before the first stage starts.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,10 +118,6 @@ class PipelineConfig:
             out[stage] = resolved
         out["codebook"] = None if self.codebook is None else CodebookConfig.from_dict(self.codebook).to_dict()
         return out
-
-    def config_hash(self) -> str:
-        """SHA-256 of ``hashed()`` as canonical JSON."""
-        return hashlib.sha256(json.dumps(self.hashed(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def preset_names() -> list[str]:

@@ -1,4 +1,4 @@
-"""``report.md`` of a ``hymirec run`` folder, the codebook plot, and the table-2 baselines reader.
+"""``report.md`` of a ``hymirec run`` folder and the table-2 baselines reader.
 
 The report holds the settings, the stage times, the test metrics beside the baselines of a
 table-2 file when there is one, links to the plots, what the codebook costs per item, and the
@@ -68,32 +68,6 @@ def load_baselines(path: str | Path | None, dataset: str) -> dict[str, Any] | No
             if metrics:
                 models[name][split] = {metric: float(value["mean"]) for metric, value in metrics.items()}
     return {"path": str(path), "models": models}
-
-
-def plot_codebook_layers(stats: dict[str, Any], path: str | Path) -> Path:
-    """PNG of the reconstruction cosine and the relative error after each codebook layer."""
-    # Imported here: matplotlib costs ~0.5 s at import and only the plots need it.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = stats["layer_stats"]
-    x = list(range(1, len(layers) + 1))
-    fig, (ax_cos, ax_err) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_cos.plot(x, [layer["reconstruction_cosine"] for layer in layers], "o-")
-    ax_cos.set(xlabel="layers used", ylabel="mean cosine", title="reconstruction cosine")
-    ax_err.plot(x, [layer["relative_error"] for layer in layers], "o-", color="tab:red")
-    ax_err.set(xlabel="layers used", ylabel="||e - ê||² / ||e||²", title="relative error")
-    for ax in (ax_cos, ax_err):
-        ax.set_xticks(x)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{stats['variant']} codebook, k = {stats['ks']}, {stats['bytes_per_item']} B/item")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def _settings(ctx: Context) -> str:
@@ -184,19 +158,14 @@ def _codebook(out: Path) -> str | None:
         return None
     stats = json.loads(path.read_text())
     raw = 4 * stats["dim"]
-    lines = [
+    return "\n".join([
         "## Codebook",
         "",
         (f"{stats['bytes_per_item']} bytes per item against {raw} for the raw fp32 vector (4 x {stats['dim']}): "
          f"{raw / stats['bytes_per_item']:.1f}x smaller ({stats['variant']}, k = {stats['ks']}, "
-         f"scales {stats['scale_dtype'] or 'none'})."),
-        "",
-        "| layers used | reconstruction cosine | relative error |",
-        "|---|---|---|",
-    ]
-    for number, layer in enumerate(stats["layer_stats"], start=1):
-        lines.append(f"| {number} | {layer['reconstruction_cosine']:.4f} | {layer['relative_error']:.4f} |")
-    return "\n".join(lines)
+         f"scales {stats['scale_dtype'] or 'none'}). Quality and balance per layer: "
+         f"[{CODEBOOK_DIR}/report.md]({CODEBOOK_DIR}/report.md)."),
+    ])
 
 
 def _users(ctx: Context) -> str | None:

@@ -96,20 +96,21 @@ def run_stage1(ctx: Context) -> dict[str, Any]:
 
 
 def run_codebook(ctx: Context) -> dict[str, Any]:
-    """Stage 3: a residual codebook fitted on the item vectors, with its stats and a plot."""
+    """Stage 3: a residual codebook fitted on the item vectors, with its stats and the codebook
+    report of ``hymirec codebook report`` (per-layer quality, ``error_per_layer.png``)."""
     if ctx.config.codebook is None:
         return {"skipped": True}
     from hymirec.codebook import CodebookConfig, fit
+    from hymirec.codebook.report import build_report, write_report
     from hymirec.encoders.export import read_embeddings
-    from hymirec.pipeline.report import plot_codebook_layers
 
-    vectors, _ = read_embeddings(ctx.out / ITEM_EMBEDDINGS)
-    book = fit(vectors[1:].numpy(), CodebookConfig.from_dict(ctx.config.codebook), progress=True)
+    vectors = read_embeddings(ctx.out / ITEM_EMBEDDINGS)[0][1:].numpy()
+    book = fit(vectors, CodebookConfig.from_dict(ctx.config.codebook), progress=True)
     book.save(ctx.out / CODEBOOK_FILE)
     stats = book.stats().to_dict()
     folder = ctx.out / CODEBOOK_DIR
     (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    plot_codebook_layers(stats, folder / "error_per_layer.png")
+    write_report(build_report(folder, vectors), folder)
     # Relative to the run folder, so that the record survives moving the folder.
     return {"path": CODEBOOK_FILE, "bytes_per_item": stats["bytes_per_item"]}
 
@@ -185,11 +186,12 @@ def _write_state(out: Path, state: dict[str, Any]) -> None:
 def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """The state of run folder ``out`` (a new one is created): refused when it was made with
     other settings, naming them, or when it is a folder of something else."""
+    from hymirec.encoders.export import cache_key
     from hymirec.training.trainer import config_diff
 
     # Through JSON, so that the settings compare equal to those read back from the file.
     hashed = json.loads(json.dumps(config.hashed(), default=str))
-    digest = config.config_hash()
+    digest = cache_key(hashed)
     path = out / STATE_FILE
     if path.is_file():
         state = json.loads(path.read_text())

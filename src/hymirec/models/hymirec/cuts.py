@@ -33,11 +33,15 @@ def sample_windows(lengths: torch.Tensor, count: int, size: int, generator: torc
 
 
 def gather_positions(rows: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
-    """``[B, P, size]`` entries ``rows[b, start + i]`` of ``[B, L]`` rows (0 past the row's end)."""
+    """``[B, P, size, ...]`` entries ``rows[b, start + i]`` of ``[B, L, ...]`` rows (ids or
+    vectors; 0 past the row's end)."""
     index = starts[..., None] + torch.arange(size, device=starts.device)
     inside = index < rows.shape[1]
-    out = rows.gather(1, index.clamp(max=rows.shape[1] - 1).flatten(1)).view(index.shape)
-    return out * inside
+    trailing = rows.shape[2:]
+    flat = index.clamp(max=rows.shape[1] - 1).flatten(1)
+    flat = flat.view(*flat.shape, *[1] * len(trailing)).expand(*flat.shape, *trailing)
+    out = rows.gather(1, flat).view(*index.shape, *trailing)
+    return out * inside.view(*inside.shape, *[1] * len(trailing))
 
 
 def window_targets(targets: torch.Tensor, starts: torch.Tensor, size: int, window: int) -> torch.Tensor:

@@ -47,7 +47,8 @@ class CompressedHistory(nn.Module):
         self.dim = vectors.shape[1]
         # Rebuilt with the model (fitted with a seed or read from a file), never checkpointed.
         if config.codebook == "none":
-            self.register_buffer("raw", vectors.float().clone(), persistent=False)
+            # The item table itself (no copy): the ablation reads what the codebook would compress.
+            self.register_buffer("raw", vectors.float(), persistent=False)
             self.bytes_per_item = 4 * self.dim
             return
         self.raw = None

@@ -19,6 +19,8 @@ attention implementations take as given.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import nn
 
@@ -26,11 +28,15 @@ from hymirec.encoders import load_backbone
 from hymirec.models.hymirec.config import LLMRecommenderConfig
 
 
-def window_layout(prefix: int, indicator: bool, items: int, queries: int) -> tuple[torch.Tensor, torch.Tensor]:
+@lru_cache(maxsize=16)
+def window_layout(
+    prefix: int, indicator: bool, items: int, queries: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The token layout of one window: ``allowed`` ``[T, T]`` bool (query token ``q`` may read key
     token ``k``, before padding is applied) and ``positions`` ``[T]`` (each token's position id).
     Tokens: ``prefix`` summary tokens, the indicator (if any), then ``items`` groups of one item
-    token followed by ``queries`` query tokens."""
+    token followed by ``queries`` query tokens. Cached: a model asks for the same layout, on the
+    same device, at every step (callers must not modify the tensors)."""
     head = prefix + int(indicator)
     group = 1 + queries
     total = head + items * group
@@ -46,7 +52,7 @@ def window_layout(prefix: int, indicator: bool, items: int, queries: int) -> tup
     # slot: item x_i at head + i, its queries at head + i + 1 ...
     offset = torch.where(is_query, (index - head) % group, 0)
     positions = torch.where(index < head, index, head + slot + offset)
-    return allowed, positions
+    return allowed.to(device), positions.to(device)
 
 
 class LLMRecommender(nn.Module):
@@ -92,8 +98,8 @@ class LLMRecommender(nn.Module):
             masks.append(recent_mask.new_ones(count, 1))
         tokens = torch.cat([*parts, groups], 1)
         real = torch.cat([*masks, group_mask], 1).bool()
-        allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n, s)
-        allowed, positions = allowed.to(tokens.device), positions.to(tokens.device)
+        allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n, s,
+                                           tokens.device)
         # Every token may read itself, so that a padding token's softmax is never over nothing.
         readable = (allowed & real[:, None, :]) | torch.eye(len(positions), dtype=torch.bool, device=tokens.device)
         dtype = next(self.model.parameters()).dtype
