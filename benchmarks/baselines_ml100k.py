@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,11 +31,20 @@ METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@2
 COSTS = ["epochs", "positions_per_s", "wall_seconds", "peak_rss_mb"]
 
 
-def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: str | None = None) -> dict:
-    """Train ``configs/<model>_ml100k.yaml`` with ``seed`` and ``overrides`` in its own process."""
+def config_path(model: str) -> Path:
+    """``configs/<model>_ml100k.yaml``, or ``model`` itself when it names a ``.yaml`` file."""
+    return Path(model) if model.endswith(".yaml") else ROOT / "configs" / f"{model}_ml100k.yaml"
+
+
+def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: str | None = None,
+            reuse: bool = False) -> dict:
+    """Train ``configs/<model>_ml100k.yaml`` with ``seed`` and ``overrides`` in its own process
+    (or, with ``reuse``, read the results of a finished run of that name)."""
     name = name or f"{model}_seed{seed}"
+    if reuse and (out_dir / name / "results.json").is_file():
+        return json.loads((out_dir / name / "results.json").read_text())
     cmd = [
-        sys.executable, "-m", "hymirec", "train", "--config", str(ROOT / "configs" / f"{model}_ml100k.yaml"),
+        sys.executable, "-m", "hymirec", "train", "--config", str(config_path(model)),
         "--out", str(out_dir), "--overwrite", "--set", f"name={name}", "--set", f"train.seed={seed}",
         "--set", "train.progress=false",
     ]
@@ -54,6 +64,14 @@ def add_variant_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
     parser.add_argument("--slots", type=int, default=2, help="runs trained at once (each in its own process)")
     parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
     parser.add_argument("--out", default=str(out), help="run folders")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the results of runs already finished under --out instead of training them again "
+                             "(to finish an interrupted benchmark, or to tabulate runs made on another machine)")
+
+
+def run_name(variant: str, seed: int) -> str:
+    """The run folder of one (variant, seed): letters, digits and ``_=+.-`` only."""
+    return re.sub(r"[^A-Za-z0-9_=+.-]", "_", f"{variant}_seed{seed}")
 
 
 def run_variants(variants: dict[str, tuple[str, list[str]]], args: argparse.Namespace) -> dict[str, list[dict]]:
@@ -66,7 +84,7 @@ def run_variants(variants: dict[str, tuple[str, list[str]]], args: argparse.Name
     def train(job: tuple[str, int]) -> dict:
         name, seed = job
         config, own = variants[name]
-        return run_one(config, seed, overrides + own, Path(args.out), name=f"{name.replace(' ', '_')}_seed{seed}")
+        return run_one(config, seed, overrides + own, Path(args.out), name=run_name(name, seed), reuse=args.reuse)
 
     with ThreadPoolExecutor(max_workers=args.slots) as pool:
         finished = list(pool.map(train, jobs))
