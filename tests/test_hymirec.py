@@ -94,6 +94,30 @@ def test_a_window_state_equals_the_state_read_alone(name):
     torch.testing.assert_close(later, model.user_embeddings(items[:, : 6 + n], items, torch.tensor([6 + n]))[0])
 
 
+@pytest.mark.parametrize("name,changes", [
+    ("hymirec", {"llm": {"interests": 2, "query_offset": False}}),
+    ("hymirec", {"llm": {"interests": 2, "query_offset": True}}),
+    ("hymirec", {"llm": {"interests": 2, "query_offset": True, "indicator": False}}),
+    ("patchrec", {}),
+    ("patchrec", {"llm": {"query_offset": True}}),
+])
+def test_inference_reads_only_the_last_state_and_gets_the_training_layouts_answer(name, changes):
+    """``user_embeddings`` reads ``[prefix ; I ; x_1 .. x_n ; Q]`` (``last_only``); it must equal
+    the last state of the dense training layout, for users longer and shorter than n, batched
+    together (their queries sit at different positions) or alone."""
+    model = make(name, **changes)
+    items, lengths = batch([16, 9, 4, 1, 2])
+    assert model.recent in (3, 4)
+    starts = (lengths - model.recent).clamp(min=0)
+    dense = model.interests(items, starts[:, None])[:, 0]
+    expected = dense[torch.arange(len(lengths)), lengths - starts - 1]
+    assert model.interests(items, starts[:, None], last_only=True).shape == (5, 1, 1, *expected.shape[1:])
+    torch.testing.assert_close(model.user_embeddings(items, items, lengths), expected, atol=1e-5, rtol=1e-5)
+    for row, length in enumerate(lengths.tolist()):
+        alone = model.user_embeddings(items[row:row + 1, :length], items, lengths[row:row + 1])
+        torch.testing.assert_close(alone[0], expected[row], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["hymirec", "patchrec"])
 def test_right_padding_changes_nothing(name):
     model = make(name)

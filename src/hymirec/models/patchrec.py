@@ -75,7 +75,7 @@ class PatchRec(CutPointModel):
         self.llm = LLMRecommender(config.llm)
         self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, "patchrec")
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         cfg = self.config
         batch, count = starts.shape
         recent = gather_positions(items, starts, self.recent)
@@ -91,5 +91,6 @@ class PatchRec(CutPointModel):
         means = (at(stop) - at(start)) / size.clamp(min=1)[..., None]
         # The recent items' vectors are rows of the ones already computed for the patches.
         out = self.llm(means.view(batch * count, cfg.patches, -1), (size > 0).view(batch * count, -1),
-                       gather_positions(vectors, starts, self.recent).flatten(0, 1), (recent != 0).flatten(0, 1))
+                       gather_positions(vectors, starts, self.recent).flatten(0, 1), (recent != 0).flatten(0, 1),
+                       last_only)
         return out.view(batch, count, *out.shape[1:])

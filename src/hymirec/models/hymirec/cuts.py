@@ -56,27 +56,29 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
     """A model whose user state is ``[long-history summary ; recent window]`` read by the LLM
     recommender, emitting ``s`` interests after every item of the window.
 
-    Subclasses implement ``interests(items, starts) -> [B, P, n, s, D]`` (the interests at each
-    cut of the windows ``items[start : start + n]``) and set ``recent`` (n) and
-    ``train_windows``. Scores are cosines (the paper's; the evaluator takes the best interest)."""
+    Subclasses implement ``interests(items, starts, last_only) -> [B, P, n, s, D]`` (the
+    interests at each cut of the windows ``items[start : start + n]``; with ``last_only``, at its
+    last real item alone, ``[B, P, 1, s, D]``) and set ``recent`` (n) and ``train_windows``.
+    Scores are cosines (the paper's; the evaluator takes the best interest)."""
 
     similarity = "cosine"
     recent: int
     train_windows: int
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """``[B, L]`` sequences (right-padded) and ``[B, P]`` window starts -> ``[B, P, n, s, D]``;
-        slot ``i`` of a window is the user state after item ``start + i`` and reads nothing later."""
+        slot ``i`` of a window is the user state after item ``start + i`` and reads nothing later.
+        ``last_only``: only the state after each window's last real item, ``[B, P, 1, s, D]``, at
+        the cost of one state (``LLMRecommender``'s ``last_only``)."""
         raise NotImplementedError
 
     def user_embeddings(
         self, items: torch.Tensor, timestamps: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
         """``[B, s, D]``: the interests after each user's whole history (its last n items as
-        the recent window)."""
+        the recent window). Only that state is computed: serving never needs the window's others."""
         starts = (lengths - self.recent).clamp(min=0)
-        out = self.interests(items, starts[:, None])[:, 0]
-        return out[torch.arange(len(lengths), device=out.device), lengths - starts - 1]
+        return self.interests(items, starts[:, None], last_only=True)[:, 0, 0]
 
     def training_loss(
         self,

@@ -15,6 +15,11 @@ sequence ended at ``x_i``. Each group of queries therefore computes exactly what
 input ending at ``x_i`` would give, and n states cost ``n (1 + s)`` tokens instead of
 ``n (n/2 + s)``. The mask goes to the Hugging Face model as a 4-D additive mask, which its
 attention implementations take as given.
+
+Inference needs only the state after the window's last item, so ``last_only`` reads the
+single-state input itself, ``[prefix ; I ; x_1 ... x_n ; Q]``: ``n + s`` tokens after the head
+instead of ``n (1 + s)``, an ordinary causal mask, and the queries at the positions they have
+after the last real item (a window shorter than n is right-padded, its padding masked out).
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ def window_layout(
 
 
 class LLMRecommender(nn.Module):
-    """Prefix vectors + a window of item vectors -> ``[N, n, s, hidden]`` interests."""
+    """Prefix vectors + a window of item vectors -> ``[N, n, s, hidden]`` interests (or only the
+    last state's, ``last_only``)."""
 
     def __init__(self, config: LLMRecommenderConfig) -> None:
         super().__init__()
@@ -78,17 +84,27 @@ class LLMRecommender(nn.Module):
         prefix_mask: torch.Tensor | None,
         recent: torch.Tensor,
         recent_mask: torch.Tensor,
+        last_only: bool = False,
     ) -> torch.Tensor:
         """``prefix`` ``[N, c, H]`` with ``prefix_mask`` ``[N, c]`` (None: no prefix), ``recent``
-        ``[N, n, H]`` item vectors with ``recent_mask`` ``[N, n]`` (real items first) ->
-        ``[N, n, s, H]``: the interests after each item of the window."""
+        ``[N, n, H]`` item vectors with ``recent_mask`` ``[N, n]`` (real items first, at least
+        one with ``last_only``) -> ``[N, n, s, H]``: the interests after each item of the window;
+        with ``last_only`` ``[N, 1, s, H]``: those after its last real item alone."""
         count, n, hidden = recent.shape
         s = self.config.interests
-        queries = self.queries.expand(count, n, s, hidden)
-        if self.config.query_offset:
-            queries = queries + recent[:, :, None]
-        groups = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
-        group_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
+        if last_only:
+            last = recent_mask.sum(1) - 1  # the last real item of each window
+            queries = self.queries.expand(count, s, hidden)
+            if self.config.query_offset:
+                queries = queries + recent[torch.arange(count, device=recent.device), last][:, None]
+            body = torch.cat([recent, queries.to(recent.dtype)], 1)
+            body_mask = torch.cat([recent_mask, recent_mask.new_ones(count, s)], 1)
+        else:
+            queries = self.queries.expand(count, n, s, hidden)
+            if self.config.query_offset:
+                queries = queries + recent[:, :, None]
+            body = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
+            body_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
         parts, masks = [], []
         if prefix is not None:
             parts.append(prefix)
@@ -96,19 +112,29 @@ class LLMRecommender(nn.Module):
         if self.indicator is not None:
             parts.append(self.indicator.expand(count, 1, hidden))
             masks.append(recent_mask.new_ones(count, 1))
-        tokens = torch.cat([*parts, groups], 1)
-        real = torch.cat([*masks, group_mask], 1).bool()
-        allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n, s,
-                                           tokens.device)
+        tokens = torch.cat([*parts, body], 1)
+        real = torch.cat([*masks, body_mask], 1).bool()
+        if last_only:
+            total = tokens.shape[1]
+            allowed = torch.ones(total, total, dtype=torch.bool, device=tokens.device).tril()
+            # The queries sit right after the last real item: padding items shift them back.
+            index = torch.arange(total, device=tokens.device)
+            positions = index - (n - 1 - last)[:, None] * (index >= total - s)
+        else:
+            allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n,
+                                               s, tokens.device)
+            positions = positions.expand(count, -1)
         # Every token may read itself, so that a padding token's softmax is never over nothing.
-        readable = (allowed & real[:, None, :]) | torch.eye(len(positions), dtype=torch.bool, device=tokens.device)
+        readable = (allowed & real[:, None, :]) | torch.eye(len(allowed), dtype=torch.bool, device=tokens.device)
         dtype = next(self.model.parameters()).dtype
         mask = torch.zeros(readable.shape, dtype=dtype, device=tokens.device)
         mask = mask.masked_fill(~readable, torch.finfo(dtype).min)[:, None]
         hidden_states = self.model(inputs_embeds=tokens.to(dtype), attention_mask=mask,
-                                   position_ids=positions.expand(count, -1)).last_hidden_state
-        head = len(positions) - n * (1 + s)
-        out = hidden_states[:, head:].view(count, n, 1 + s, hidden)[:, :, 1:]
+                                   position_ids=positions).last_hidden_state
+        if last_only:
+            out = hidden_states[:, None, -s:]
+        else:
+            out = hidden_states[:, -body.shape[1]:].view(count, n, 1 + s, hidden)[:, :, 1:]
         return self.head(out.float())
 
     def train(self, mode: bool = True) -> "LLMRecommender":

@@ -58,8 +58,9 @@ class HyMiRec(CutPointModel):
                                                       self.history.dim)
             self.coarse_proj = nn.Linear(config.lightweight.dim, hidden)
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` sequences and ``[B, P]`` window starts -> ``[B, P, n, s, D]``."""
+    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``[B, L]`` sequences and ``[B, P]`` window starts -> ``[B, P, n, s, D]`` (``[B, P, 1, s, D]``
+        with ``last_only``)."""
         batch, count = starts.shape
         recent = gather_positions(items, starts, self.recent)
         prefix = prefix_mask = None
@@ -68,7 +69,8 @@ class HyMiRec(CutPointModel):
             coarse = self.lightweight(items, self.history(items), starts)
             prefix = self.coarse_proj(coarse).flatten(0, 1)
             prefix_mask = (starts > 0)[..., None].expand(*coarse.shape[:3]).flatten(0, 1)
-        out = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1))
+        out = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1),
+                       last_only)
         return out.view(batch, count, *out.shape[1:])
 
     @property
