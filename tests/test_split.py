@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 
 from hymirec.data.batching import pad_right, training_windows
@@ -76,3 +77,56 @@ def test_training_windows_cut_long_sequences_into_max_len_chunks():
 def test_pad_right():
     out = pad_right([np.array([1, 2]), np.array([3])])
     assert out.tolist() == [[1, 2], [3, 0]]
+
+
+def test_test_window_holds_out_the_last_w_items():
+    # user 1 has 7 items, user 2 has 4 (< w + 2 = 5: trained on whole, not evaluated).
+    ds = make_dataset([(1, i, i) for i in range(1, 8)] + [(2, i, i) for i in range(1, 5)], n_items=7)
+    split = LeaveOneOutSplit(ds, test_window=3)
+    valid, test = split.examples("valid"), split.examples("test")
+    assert valid.users.tolist() == test.users.tolist() == [1]
+    assert valid.targets.tolist() == [4] and valid.history(0)[0].tolist() == [1, 2, 3]
+    assert test.targets.tolist() == [5] and test.history(0)[0].tolist() == [1, 2, 3, 4]
+    assert test.windows.tolist() == [[5, 6, 7]] and valid.windows is None
+    assert [s[0].tolist() for s in split.train_sequences()] == [[1, 2, 3], [1, 2, 3, 4]]
+    assert split.split_summary() == {"test_window": 3, "eval_users": 1, "too_short": 1, "cold_items": 0}
+    # w = 1 is leave-one-out exactly.
+    assert LeaveOneOutSplit(ds, test_window=1).examples("test").targets.tolist() == [7, 4]
+
+
+def test_no_window_item_leaks_into_training():
+    rows = [(u, 10 * u + t, t) for u in range(1, 6) for t in range(1, 10)]
+    split = LeaveOneOutSplit(make_dataset(rows, n_items=60), test_window=4)
+    trained = {int(i) for s in split.train_sequences() for i in s[0]}
+    test = split.examples("test")
+    assert not trained & set(test.windows.ravel().tolist())
+    assert not trained & set(split.examples("valid").targets.tolist())
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"test_window": 0}, "data.test_window must be >= 1"),
+    ({"test_window": 9}, "data.test_window=9 leaves no user to evaluate"),
+    ({"cold_items": 1.0}, r"data.cold_items must be a share in \(0, 1\)"),
+    ({"cold_items": -0.1}, r"data.cold_items must be a share in \(0, 1\)"),
+])
+def test_split_options_out_of_range_name_the_setting(kwargs, match):
+    ds = make_dataset([(1, i, i) for i in range(1, 8)])
+    with pytest.raises(ValueError, match=match):
+        LeaveOneOutSplit(ds, **kwargs)
+
+
+def test_cold_items_never_appear_in_training_and_evaluation_is_untouched():
+    rng = np.random.default_rng(1)
+    rows = [(u, int(rng.integers(1, 51)), t) for u in range(1, 30) for t in range(20)]
+    ds = make_dataset(rows, n_items=50)
+    plain, cold = LeaveOneOutSplit(ds), LeaveOneOutSplit(ds, cold_items=0.3, cold_seed=7)
+    assert cold.cold.sum() == 15 and not cold.cold[0]
+    assert np.array_equal(cold.cold, LeaveOneOutSplit(ds, cold_items=0.3, cold_seed=7).cold)  # seeded
+    trained = np.concatenate([s[0] for s in cold.train_sequences()])
+    assert not cold.cold[trained].any()
+    for stage in ("valid", "test"):
+        a, b = plain.examples(stage), cold.examples(stage)
+        assert np.array_equal(a.targets, b.targets) and np.array_equal(a.history_items, b.history_items)
+    # Training keeps every warm item in order.
+    for (p, _), (c, _) in zip(plain.train_sequences(), cold.train_sequences()):
+        assert c.tolist() == [i for i in p.tolist() if not cold.cold[i]]

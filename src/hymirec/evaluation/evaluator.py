@@ -26,6 +26,15 @@ class EvaluationResult:
     ranks: np.ndarray
 
 
+@dataclass
+class TopK:
+    """Each user's best items ``[U, k]`` (best first) and the interest each came from ``[U, k]``
+    (0 for a model with one vector per user)."""
+
+    items: np.ndarray
+    interests: np.ndarray
+
+
 def target_ranks(
     scores: torch.Tensor,
     targets: torch.Tensor,
@@ -67,6 +76,31 @@ class Evaluator:
         self.mask_history = mask_history
         self.batch_size = batch_size
 
+    def _check(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor, histories: list[np.ndarray]) -> torch.Tensor:
+        user_vectors = torch.as_tensor(user_vectors)
+        if user_vectors.dim() == 2:
+            user_vectors = user_vectors.unsqueeze(1)
+        if user_vectors.dim() != 3:
+            raise ValueError(f"user vectors must be [U, D] or [U, K, D], got {tuple(user_vectors.shape)}")
+        if len(histories) != len(user_vectors):
+            raise ValueError(f"{len(user_vectors)} user vectors but {len(histories)} histories")
+        if user_vectors.shape[-1] != item_vectors.shape[-1]:
+            raise ValueError(
+                f"user vectors have dimension {user_vectors.shape[-1]}, items {item_vectors.shape[-1]}"
+            )
+        if not torch.isfinite(item_vectors).all() or not torch.isfinite(user_vectors).all():
+            raise ValueError("user or item vectors contain NaN or inf")
+        return user_vectors
+
+    def _scores(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor):
+        """``(lo, hi, scores [b, N+1], best interest [b, N+1])`` per batch of users."""
+        items_t = item_vectors.T.float()
+        for lo in range(0, len(user_vectors), self.batch_size):
+            hi = min(lo + self.batch_size, len(user_vectors))
+            # [b, K, D] @ [D, N+1] -> [b, K, N+1], then max over interests.
+            scores, interest = (user_vectors[lo:hi].float() @ items_t).max(dim=1)
+            yield lo, hi, scores, interest
+
     def evaluate(
         self,
         user_vectors: torch.Tensor,
@@ -75,33 +109,46 @@ class Evaluator:
         histories: list[np.ndarray],
     ) -> EvaluationResult:
         """Rank every item for every user; ``histories[i]`` are the items user ``i`` has seen."""
-        user_vectors = torch.as_tensor(user_vectors)
-        if user_vectors.dim() == 2:
-            user_vectors = user_vectors.unsqueeze(1)
-        if user_vectors.dim() != 3:
-            raise ValueError(f"user vectors must be [U, D] or [U, K, D], got {tuple(user_vectors.shape)}")
         targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        if len(targets) != len(user_vectors):
+            raise ValueError(f"{len(user_vectors)} user vectors but {len(targets)} targets")
+        user_vectors = self._check(user_vectors, item_vectors, histories)
         n_users, n_candidates = len(user_vectors), item_vectors.shape[0]
-        if len(targets) != n_users or len(histories) != n_users:
-            raise ValueError(
-                f"{n_users} user vectors but {len(targets)} targets and {len(histories)} histories"
-            )
-        if user_vectors.shape[-1] != item_vectors.shape[-1]:
-            raise ValueError(
-                f"user vectors have dimension {user_vectors.shape[-1]}, items {item_vectors.shape[-1]}"
-            )
         if n_users and (targets.min() < 1 or targets.max() >= n_candidates):
             raise ValueError(f"targets must be item ids in 1..{n_candidates - 1}")
-        if not torch.isfinite(item_vectors).all() or not torch.isfinite(user_vectors).all():
-            raise ValueError("user or item vectors contain NaN or inf")
         ranks = []
         with torch.no_grad():
-            items_t = item_vectors.T.float()
-            for lo in range(0, n_users, self.batch_size):
-                hi = min(lo + self.batch_size, n_users)
-                # [b, K, D] @ [D, N+1] -> [b, K, N+1], then max over interests.
-                scores = (user_vectors[lo:hi].float() @ items_t).amax(dim=1)
+            for lo, hi, scores, _ in self._scores(user_vectors, item_vectors):
                 batch_hist = histories[lo:hi] if self.mask_history else None
                 ranks.append(target_ranks(scores, targets[lo:hi], batch_hist))
         ranks_np = torch.cat(ranks).numpy() if ranks else np.zeros(0, np.int64)
         return EvaluationResult(metrics=metrics_from_ranks(ranks_np, self.ks), ranks=ranks_np)
+
+    def top_k(
+        self,
+        user_vectors: torch.Tensor,
+        item_vectors: torch.Tensor,
+        histories: list[np.ndarray],
+        k: int,
+        keep: np.ndarray | None = None,
+    ) -> TopK:
+        """Each user's ``k`` best items and the interest each came from, the history masked as in
+        ``evaluate`` (items in ``keep[i]``, the held-out targets, stay rankable)."""
+        user_vectors = self._check(user_vectors, item_vectors, histories)
+        if not 1 <= k < item_vectors.shape[0]:
+            raise ValueError(f"k must be in 1..{item_vectors.shape[0] - 1}, got {k}")
+        items, interests = [], []
+        with torch.no_grad():
+            for lo, hi, scores, interest in self._scores(user_vectors, item_vectors):
+                scores[:, 0] = -torch.inf
+                if self.mask_history:
+                    for row, seen in enumerate(histories[lo:hi]):
+                        if keep is not None:
+                            seen = seen[~np.isin(seen, keep[lo + row])]
+                        scores[row, torch.from_numpy(np.asarray(seen, dtype=np.int64))] = -torch.inf
+                best = scores.topk(k, dim=1).indices
+                items.append(best)
+                interests.append(interest.gather(1, best))
+        if not items:
+            return TopK(np.zeros((0, k), np.int64), np.zeros((0, k), np.int64))
+        return TopK(torch.cat(items).numpy(), torch.cat(interests).numpy())

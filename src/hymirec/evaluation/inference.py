@@ -19,7 +19,10 @@ from tqdm.auto import tqdm
 from hymirec.data.batching import pad_right
 from hymirec.data.split import EvalExamples, LeaveOneOutSplit
 from hymirec.evaluation.config import EvalConfig
+from hymirec.encoders.export import exported_vectors
 from hymirec.evaluation.evaluator import EvaluationResult, Evaluator
+from hymirec.evaluation.lists import interest_coverage, intra_list_diversity, window_recall
+from hymirec.evaluation.metrics import metrics_from_ranks
 from hymirec.models.base import SequentialRecommender
 
 
@@ -98,14 +101,31 @@ def evaluate_model(
 def evaluate_splits(
     model: SequentialRecommender, split: LeaveOneOutSplit, config: EvalConfig, max_len: int, normalize: bool
 ) -> dict[str, Any]:
-    """Validation (configured masking) and test metrics under both history conventions; the
-    catalogue is embedded once for all three."""
+    """Validation (configured masking) and test metrics under both history conventions, and the
+    test top-10 lists' measures (``hymirec.evaluation.lists``): interest coverage and intra-list
+    diversity always, window recall for a test window, cold-start recall and NDCG over the users
+    whose target is a cold item. The catalogue and the test users are encoded once for all."""
     items = embed_catalogue(model, normalize)
     valid = Evaluator(config.ks, config.mask_history, config.batch_size)
     out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, normalize, items).metrics}
     test = split.examples("test")
-    for masked in (True, False):
-        key = "test_masked" if masked else "test_unmasked"
-        evaluator = Evaluator(config.ks, masked, config.batch_size)
-        out[key] = evaluate_model(model, test, evaluator, max_len, normalize, items).metrics
+    histories = [test.history(i)[0] for i in range(len(test))]
+    users = encode_users(model, test, max_len, normalize=normalize)
+    masked = Evaluator(config.ks, True, config.batch_size)
+    ranked = masked.evaluate(users, items, test.targets, histories)
+    out["test_masked"] = ranked.metrics
+    out["test_unmasked"] = Evaluator(config.ks, False, config.batch_size).evaluate(users, items, test.targets,
+                                                                                  histories).metrics
+    top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=test.windows)
+    reference = items if config.diversity_vectors is None else exported_vectors(config.diversity_vectors,
+                                                                                 split.dataset)
+    out["test_lists"] = {"coverage@10": interest_coverage(top.interests[:, :10]),
+                         "ild@10": intra_list_diversity(top.items[:, :10], reference),
+                         "diversity_space": config.diversity_vectors or "the model's item vectors"}
+    if test.windows is not None:
+        out["test_window"] = window_recall(top.items, test.windows, [k for k in config.ks if k <= top.items.shape[1]])
+    cold = split.cold[test.targets]
+    if cold.any():
+        out["test_cold"] = {**metrics_from_ranks(ranked.ranks[cold], config.ks), "users": int(cold.sum())}
+    out["split"] = split.split_summary()
     return out

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from hymirec.data.split import check_split_options
 from hymirec.evaluation.config import EvalConfig
 
 DEFAULT_MODEL = "sasrec"
@@ -14,15 +15,22 @@ DEFAULT_MODEL = "sasrec"
 
 @dataclass
 class DataConfig:
-    """Which dataset (a name in the data directory or a canonical dataset folder)."""
+    """Which dataset (a name in the data directory or a canonical dataset folder), how much of
+    each history a model reads, and the split's options (``hymirec.data.split``): ``test_window``
+    items held out per user for test (1: leave-one-out), and a share ``cold_items`` of the
+    catalogue removed from training (seeded by ``cold_seed``)."""
 
     dataset: str = "movielens-100k"
     data_dir: str | None = None
     max_len: int = 200
+    test_window: int = 1
+    cold_items: float = 0.0
+    cold_seed: int = 0
 
     def validate(self) -> None:
         if self.max_len < 1:
             raise ValueError(f"data.max_len must be >= 1, got {self.max_len}")
+        check_split_options(self.test_window, self.cold_items)
 
 
 @dataclass

@@ -19,8 +19,11 @@ from hymirec.training.trainer import BEST, EpochCallback, Trainer
 
 
 def load_split(config: ExperimentConfig) -> LeaveOneOutSplit:
-    """The leave-one-out split of the configured dataset."""
-    return LeaveOneOutSplit(load_dataset(config.data.dataset, config.data.data_dir))
+    """The configured split of the configured dataset (leave-one-out unless ``data`` asks for a
+    test window or cold items)."""
+    data = config.data
+    return LeaveOneOutSplit(load_dataset(data.dataset, data.data_dir), data.test_window, data.cold_items,
+                            data.cold_seed)
 
 
 def build(config: ExperimentConfig, split: LeaveOneOutSplit) -> SequentialRecommender:
