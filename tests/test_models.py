@@ -167,6 +167,89 @@ def test_attention_mask_is_causal_and_skips_padding_keys():
     assert torch.equal(mask[1, 0], torch.eye(4, dtype=torch.bool))
 
 
+def test_causal_attention_mask_is_dropped_only_without_padding_before_a_real_item():
+    from hymirec.models.layers import attention_mask, causal_attention_mask
+
+    for right_padded in ([[4, 2, 0, 0], [0, 0, 0, 0]], [[4, 2, 1, 3], [5, 1, 2, 0]], [[1, 2, 3, 4]]):
+        assert causal_attention_mask(torch.tensor(right_padded)) is None
+    for gap in ([[0, 0, 4, 2]], [[4, 2, 1, 3], [5, 0, 2, 0]], [[1, 2, 3, 4], [0, 0, 0, 1]]):
+        items = torch.tensor(gap)
+        assert torch.equal(causal_attention_mask(items), attention_mask(items))
+
+
+def _sdpa_calls(monkeypatch):
+    """Record the mask and ``is_causal`` of every attention call SASRec's blocks make."""
+    import hymirec.models.sasrec as sasrec
+
+    calls, sdpa = [], sasrec.F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("attn_mask"), kwargs.get("is_causal", False)))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(sasrec.F, "scaled_dot_product_attention", spy)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "morec"])
+def test_fast_causal_path_is_taken_only_for_right_padded_rows(name, monkeypatch):
+    model = make(name)
+    calls = _sdpa_calls(monkeypatch)
+    for lengths in ([MAX_LEN, MAX_LEN], [MAX_LEN, 5, 1]):
+        calls.clear()
+        model(*batch(lengths)[:2])
+        assert calls and all(mask is None and causal for mask, causal in calls)
+    items, stamps, _ = batch([MAX_LEN, 5])
+    calls.clear()
+    model(items.roll(3, dims=1), stamps.roll(3, dims=1))  # row 1 now has padding before real items
+    assert calls and all(mask is not None and not causal for mask, causal in calls)
+
+
+@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "morec"])
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_causal_path_matches_the_masked_path(name, train, monkeypatch):
+    """``is_causal`` without a mask gives the masked path's outputs at every real position (all
+    positions without padding) and the same gradients from a loss on real positions."""
+    import hymirec.models.sasrec as sasrec
+    from hymirec.models.layers import attention_mask
+
+    model = make(name, dropout=0.0, attention_dropout=0.0).train(train)
+    for lengths in ([MAX_LEN, MAX_LEN], [MAX_LEN, 7, 1, 0]):
+        items, stamps, _ = batch(lengths)
+        real = items != 0
+        results = []
+        for masked in (False, True):
+            if masked:
+                monkeypatch.setattr(sasrec, "causal_attention_mask", attention_mask)
+            model.zero_grad()
+            hidden = model(items, stamps)
+            hidden[real].square().sum().backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            results.append((hidden.detach(), grads))
+            monkeypatch.undo()
+        (fast, fast_grads), (slow, slow_grads) = results
+        if real.all():
+            torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(fast[real], slow[real], atol=1e-6, rtol=1e-6)
+        assert fast_grads.keys() == slow_grads.keys() and fast_grads
+        for pname in fast_grads:
+            torch.testing.assert_close(fast_grads[pname], slow_grads[pname], atol=1e-5, rtol=1e-5)
+
+
+def test_block_without_mask_matches_the_mask_of_right_padded_rows():
+    """The lightweight recommender's blocks: real positions agree, so ``CoarseQueries`` (which
+    reads positions before a cut, cut <= length) sees the same hidden states either way."""
+    from hymirec.models.layers import attention_mask
+    from hymirec.models.sasrec import Block
+
+    torch.manual_seed(0)
+    block = Block(SASRecConfig(dim=8, num_heads=2, ffn_dim=16)).eval()
+    items, _, _ = batch([MAX_LEN, 6, 1])
+    x = torch.randn(*items.shape, 8) * (items != 0).unsqueeze(-1)
+    real = items != 0
+    torch.testing.assert_close(block(x, None)[real], block(x, attention_mask(items))[real], atol=1e-6, rtol=1e-6)
+
+
 def test_sequences_longer_than_max_len_are_refused():
     model = make("sasrec")
     items = torch.ones(1, MAX_LEN + 1, dtype=torch.long)

@@ -18,8 +18,8 @@ Where this departs from the port in both arrangements: embeddings are initialise
 N(0, 0.02) (the generative-recommenders choice) where the port applies Xavier-normal to every
 parameter, including the embeddings; the attention output gets a dropout on its residual branch
 (the port drops only inside the attention and the FFN); padded positions are zeroed once at the
-input rather than after every block (the key mask already keeps them out of every real
-position's output).
+input rather than after every block (the key mask, or for right-padded rows causality alone,
+already keeps them out of every real position's output).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hymirec.models.base import ModelInputs, SequentialRecommender
-from hymirec.models.layers import SequenceInput, attention_mask, lookup
+from hymirec.models.layers import SequenceInput, causal_attention_mask, lookup
 
 
 @dataclass
@@ -64,8 +64,9 @@ class SASRecConfig:
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head softmax self-attention restricted by a boolean mask; queries and keys/values
-    may come from different inputs (the authors' block normalises only the query)."""
+    """Multi-head softmax self-attention restricted by a boolean mask (``None``: plain causal,
+    which lets PyTorch pick a fused kernel); queries and keys/values may come from different
+    inputs (the authors' block normalises only the query)."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
@@ -75,8 +76,9 @@ class CausalSelfAttention(nn.Module):
         self.kv = nn.Linear(config.dim, 2 * config.dim)
         self.out = nn.Linear(config.dim, config.dim)
 
-    def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``query``, ``x`` ``[B, L, D]``; ``mask`` ``[B, 1, L, L]``, True where attending is allowed."""
+    def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``query``, ``x`` ``[B, L, D]``; ``mask`` ``[B, 1, L, L]``, True where attending is allowed,
+        or ``None`` for plain causal attention (``layers.causal_attention_mask``)."""
         batch, length, dim = x.shape
         k, v = self.kv(x).split(dim, dim=-1)
         q, k, v = (
@@ -84,7 +86,8 @@ class CausalSelfAttention(nn.Module):
             for t in (self.q(query), k, v)
         )
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=mask is None,
         )
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))
 
@@ -106,8 +109,8 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``[B, L, D]`` -> ``[B, L, D]``."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``[B, L, D]`` -> ``[B, L, D]``; ``mask`` as ``CausalSelfAttention`` takes it."""
         normed = self.ln_attn(x)
         if self.query_norm:
             x = normed + self.dropout(self.attn(normed, x, mask))
@@ -134,7 +137,8 @@ class SASRec(SequentialRecommender):
 
     def forward(self, items: torch.Tensor, timestamps: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` item ids (right-padded with 0) -> ``[B, L, dim]`` hidden states."""
-        mask = attention_mask(items)
+        # None (fused causal kernels) unless a row has padding before a real item.
+        mask = causal_attention_mask(items)
         x = self.embed_inputs(items)
         for block in self.blocks:
             x = block(x, mask)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hymirec.models.hymirec.config import LightweightConfig
-from hymirec.models.layers import SequenceInput, attention_mask
+from hymirec.models.layers import SequenceInput, causal_attention_mask
 from hymirec.models.sasrec import Block
 
 
@@ -65,7 +65,7 @@ class LightweightRecommender(nn.Module):
     def forward(self, items: torch.Tensor, vectors: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
         """``items`` ``[B, L]`` ids (right-padded), ``vectors`` ``[B, L, in_dim]`` their decoded
         history vectors, ``cuts`` ``[B, P]`` -> coarse interests ``[B, P, c, dim]``."""
-        mask = attention_mask(items)
+        mask = causal_attention_mask(items)
         x = self.input(items, self.proj(vectors))
         for block in self.blocks:
             x = block(x, mask)
