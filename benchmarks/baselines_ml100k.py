@@ -38,7 +38,7 @@ def config_path(model: str) -> Path:
 
 def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: str | None = None,
             reuse: bool = False) -> dict:
-    """Train ``configs/<model>_ml100k.yaml`` with ``seed`` and ``overrides`` in its own process
+    """Train ``config_path(model)`` with ``seed`` and ``overrides`` in its own process
     (or, with ``reuse``, read the results of a finished run of that name)."""
     name = name or f"{model}_seed{seed}"
     if reuse and (out_dir / name / "results.json").is_file():

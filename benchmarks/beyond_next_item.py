@@ -1,0 +1,164 @@
+"""Benchmark: what next-item recall does not show, on MovieLens-100K -- window recall, intra-list
+diversity and interest coverage of the top-10, and cold-start recall, for HyMiRec (DMIL and its
+single-interest ablation), HLLM and SASRec.
+
+Two splits, each model trained on both, 3 seeds, every run in its own process through
+``hymirec train`` from ``configs/<model>_ml100k.yaml`` (HyMiRec and HLLM with text + ID items,
+the variant Table 2 lists them in, and with text alone, which is what a cold item has):
+
+* **window**: ``data.test_window = w`` (default 5): the last w items of each user are held out;
+  window recall@K is the share of them the top-K holds (history masked). Intra-list diversity
+  (mean pairwise cosine distance of the top-10 in the pretrained MiniLM text space, the same
+  ruler for every model: ``eval.diversity_vectors``) and interest coverage (distinct interests
+  among the top-10) come from these runs.
+* **cold**: leave-one-out with ``data.cold_items = p`` (default 0.2): a seeded share of the
+  catalogue removed from every training sequence; cold-start recall is the recall over the test
+  users whose target is one of those items.
+
+Results: ``benchmarks/results/beyond_next_item.{json,md,png}``.
+
+    .venv/bin/python benchmarks/beyond_next_item.py --slots 2 --threads 1 [--window 5] [--cold 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
+from common import RESULTS, command, machine, write_results  # noqa: E402
+from table4_ablations import NEXT_ITEM  # noqa: E402
+
+from hymirec.config import from_dict  # noqa: E402
+from hymirec.data.fetch import load_dataset  # noqa: E402
+from hymirec.encoders.config import ItemTextConfig  # noqa: E402
+from hymirec.encoders.export import export_pretrained_embeddings  # noqa: E402
+from hymirec.training.config import load_experiment  # noqa: E402
+
+MODELS = {
+    "SASRec": ("sasrec", []),
+    "HLLM (text + ID)": ("hllm", ["model.items.item_ids=true"]),
+    "HLLM (text)": ("hllm", ["model.items.item_ids=false"]),
+    "HyMiRec, single interest": ("hymirec", ["model.llm.interests=1", NEXT_ITEM]),
+    "HyMiRec, DMIL s = 2, w = 4": ("hymirec", []),
+    # Text only: an item never trained on has no learnt ID vector, only its text.
+    "HyMiRec, DMIL (text)": ("hymirec", ["model.items.item_ids=false"]),
+}
+KS = [10, 50, 200]
+
+
+def share(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1), got {value}")
+    return value
+
+
+def window_size(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (1 is leave-one-out), got {value}")
+    return value
+
+
+def reference_vectors() -> str:
+    """The pretrained MiniLM export every model's diversity is measured in (made once, cached)."""
+    items = load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_settings()["items"]
+    known = ItemTextConfig.__dataclass_fields__
+    settings = from_dict(ItemTextConfig, {k: v for k, v in items.items() if k in known}, "model.items")
+    path, _ = export_pretrained_embeddings(load_dataset("movielens-100k"), settings, progress=False)
+    return str(path)
+
+
+def stat(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def summarise(window_runs: list[dict], cold_runs: list[dict]) -> dict:
+    return {
+        "window_recall": {f"@{k}": stat([r["test_window"][f"window_recall@{k}"] for r in window_runs]) for k in KS},
+        "next_item_ndcg@10": stat([r["test_masked"]["ndcg@10"] for r in window_runs]),
+        "ild@10": stat([r["test_lists"]["ild@10"] for r in window_runs]),
+        "coverage@10": stat([r["test_lists"]["coverage@10"] for r in window_runs]),
+        "cold_recall": {f"@{k}": stat([r["test_cold"][f"recall@{k}"] for r in cold_runs]) for k in KS},
+        "cold_users": cold_runs[0]["test_cold"]["users"],
+        "warm_recall@10": stat([r["test_masked"]["recall@10"] for r in cold_runs]),
+        "split": {"window": window_runs[0]["split"], "cold": cold_runs[0]["split"]},
+    }
+
+
+def cell(s: dict) -> str:
+    return f"{s['mean']:.4f} ± {s['std']:.4f}"
+
+
+def markdown(rows: dict[str, dict], meta: dict) -> str:
+    row = next(iter(rows.values()))
+    first = row["split"]
+    lines = ["## Beyond next-item recall on MovieLens-100K\n",
+             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over seeds {meta['seeds']}; "
+             "history masked. Plot: `beyond_next_item.png`.\n",
+             f"### Window split: the last w = {first['window']['test_window']} items held out "
+             f"({first['window']['eval_users']} users evaluated, {first['window']['too_short']} too short)\n",
+             "Diversity: mean pairwise cosine distance of the top-10 in the pretrained MiniLM text space; "
+             "coverage: distinct interests among the top-10.\n",
+             "| model | " + " | ".join(f"window R@{k}" for k in KS) + " | next-item N@10 | diversity@10 | coverage@10 |",
+             "|---" * (len(KS) + 4) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(r["window_recall"][f"@{k}"]) for k in KS)
+                     + f" | {cell(r['next_item_ndcg@10'])} | {cell(r['ild@10'])} | {cell(r['coverage@10'])} |")
+    lines += ["", f"### Cold start: {first['cold']['cold_items']} items ({meta['cold']:.0%}) removed from training; "
+              f"{row['cold_users']} test targets are among them\n",
+              "| model | " + " | ".join(f"cold R@{k}" for k in KS) + " | all-target R@10 |", "|---" * (len(KS) + 2) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(r["cold_recall"][f"@{k}"]) for k in KS)
+                     + f" | {cell(r['warm_recall@10'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: dict[str, dict], path) -> None:
+    panels = [("window recall@10", lambda r: r["window_recall"]["@10"]),
+              ("window recall@50", lambda r: r["window_recall"]["@50"]),
+              ("intra-list diversity@10", lambda r: r["ild@10"]),
+              ("interest coverage@10", lambda r: r["coverage@10"]),
+              ("cold-start recall@50", lambda r: r["cold_recall"]["@50"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
+    names = list(rows)
+    for ax, (title, get) in zip(axes, panels):
+        ax.bar(range(len(names)), [get(rows[n])["mean"] for n in names], yerr=[get(rows[n])["std"] for n in names],
+               capsize=4, color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30, ha="right")
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window", type=window_size, default=5, help="items held out per user (data.test_window)")
+    parser.add_argument("--cold", type=share, default=0.2, help="share of items removed from training (data.cold_items)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "beyond")
+    args = parser.parse_args()
+
+    diversity = f"eval.diversity_vectors={reference_vectors()}"
+    splits = {"window": [f"data.test_window={args.window}"], "cold": [f"data.cold_items={args.cold}"]}
+    variants = {f"{name} [{split}]": (config, own + extra + [diversity])
+                for name, (config, own) in MODELS.items() if name in args.models
+                for split, extra in splits.items()}
+    args.variants = list(variants)
+    runs = run_variants(variants, args)
+    rows = {name: summarise(runs[f"{name} [window]"], runs[f"{name} [cold]"]) for name in args.models}
+    meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "window": args.window, "cold": args.cold}
+    plot(rows, RESULTS / "beyond_next_item.png")
+    write_results("beyond_next_item", {"meta": meta, "models": rows, "runs": runs}, markdown(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
