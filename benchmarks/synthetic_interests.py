@@ -27,9 +27,7 @@ A quick end-to-end check (1 seed, 2 epochs, small data, nothing written under be
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -45,7 +43,6 @@ from hymirec.data.fetch import save_dataset
 from hymirec.data.synthetic import generate_synthetic
 from hymirec.encoders.export import write_embeddings
 from hymirec.evaluation.inference import embed_catalogue, encode_users
-from hymirec.training.config import DataConfig
 from hymirec.training.run import restore_run
 
 CONFIG = str(ROOT / "configs" / "hymirec_synthetic.yaml")
@@ -62,11 +59,6 @@ def variants(max_interests: int) -> dict[str, tuple[str, list[str]]]:
     out["DMIL s=2"] = (CONFIG, ["model.llm.interests=2"])
     out[SINGLE] = (CONFIG, ["model.llm.interests=1", NEXT_ITEM])
     return out
-
-
-def has_test_window() -> bool:
-    """Whether this hymirec's split takes ``data.test_window``."""
-    return any(f.name == "test_window" for f in dataclasses.fields(DataConfig))
 
 
 def cluster_vectors(clusters: np.ndarray, dim: int, noise: float, seed: int) -> torch.Tensor:
@@ -154,7 +146,7 @@ def fmt(cell: list[float] | None, digits: int = 4) -> str:
     return "n/a" if cell is None else f"{cell[0]:.{digits}f} ± {cell[1]:.{digits}f}"
 
 
-def markdown(summary: dict, meta: dict, result: dict | None) -> str:
+def markdown(summary: dict, meta: dict, results: list[dict]) -> str:
     s = meta["sizes"]
     lines = [
         "## Multi-interest study on synthetic users with known interests\n",
@@ -162,9 +154,9 @@ def markdown(summary: dict, meta: dict, result: dict | None) -> str:
         f"Data: {s['users']} users, {s['items']} items in {s['clusters']} clusters, "
         f"{s['interests_per_user'][0]}-{s['interests_per_user'][1]} true interests per user, "
         f"{s['interactions']} interactions (mean sequence {s['mean_seq_len']:.1f}), item vectors of dimension "
-        f"{s['vector_dim']} (cluster centre + noise {s['vector_noise']}). Test: "
-        + (f"the last {meta['test_window']} items of each user (window recall, history masked)"
-           if meta["test_window"] else "leave-one-out (data.test_window is not available in this hymirec)")
+        f"{s['vector_dim']} (cluster centre + noise {s['vector_noise']}); a user switches interest at each step with "
+        f"probability {s['switch_prob']}. Test: "
+        + f"the last {meta['test_window']} items of each user (window recall, history masked)"
         + f"; interests read by their top-{meta['top_k']} items by cosine.\n",
         "| variant | window R@10 | window R@50 | next-item R@10 | next-item N@10 | purity | coverage (bound) | distinct | on target | interests in top 10 | epochs | train s (process s) |",
         "|---" * 12 + "|",
@@ -180,10 +172,10 @@ def markdown(summary: dict, meta: dict, result: dict | None) -> str:
                    "min(s, t) / t for t true interests); distinct: distinct majority clusters among the s interests; "
                    "on target: share of the s interests whose majority cluster is a true interest; interests in top 10: how "
                    "many of the s interests place an item in the test top-10 list."), ""]
-    if result:
+    for result in results:
         word = "beats" if result["beats"] else "does not beat"
-        lines.append(f"**{result['dmil']} {word} single interest on {result['metric']}** by more than the larger seed std: "
-                     f"{result['delta']:+.4f} against a spread of {result['spread']:.4f}"
+        lines.append(f"- **{result['dmil']} {word} single interest on {result['metric']}** by more than the larger "
+                     f"seed std: {result['delta']:+.4f} against a spread of {result['spread']:.4f}"
                      + (" (one seed: no spread measured)." if len(meta["seeds"]) < 2 else "."))
     return "\n".join(lines) + "\n"
 
@@ -234,6 +226,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=5, help="data.test_window: test items per user")
     parser.add_argument("--top-k", type=int, default=20, help="top items by cosine that characterise an interest")
     parser.add_argument("--results", default=str(common.RESULTS), help="folder of the result files")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="rebuild the Markdown and plot from the JSON in --results (no training)")
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "synthetic_interests")
     args = parser.parse_args()
 
@@ -263,18 +257,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     common.RESULTS = Path(args.results)  # write_results writes into common.RESULTS
-    window = args.window if has_test_window() else None
-    if window is None:
-        print("data.test_window is not in this hymirec's DataConfig: testing leave-one-out "
-              "(no window recall)", file=sys.stderr)
-
+    if args.tables_only:
+        saved = json.loads((common.RESULTS / "synthetic_interests.json").read_text())
+        write_tables(saved["summary"], saved["meta"], saved["runs"])
+        return 0
+    window = args.window
     folder, vectors, sizes = make_data(args)
     print(f"dataset {folder}: {json.dumps(sizes)}", flush=True)
     base = [f"data.dataset={args.name}", f"model.items.vectors={vectors}", "model.items.item_ids=false"]
     if args.data_dir:
         base.append(f"data.data_dir={Path(args.data_dir).expanduser().resolve()}")
-    if window:
-        base.append(f"data.test_window={window}")
+    base.append(f"data.test_window={window}")
     user_set = args.set
     args.set = base + user_set  # the user's --set last: it wins
     runs = run_variants(variants(args.max_interests), args)
@@ -283,14 +276,18 @@ def main() -> int:
             result["interests"] = interest_measures(Path(args.out) / run_name(name, seed), args.top_k)
 
     summary = {name: summarise(runs[name]) for name in args.variants}
-    dmil = f"DMIL s={args.max_interests}"
-    result = verdict(summary, dmil) if dmil in summary and SINGLE in summary else None
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "sizes": sizes, "test_window": window,
             "top_k": args.top_k, "overrides": args.set, "dataset": str(folder), "vectors": str(vectors)}
-    write_results("synthetic_interests", {"meta": meta, "summary": summary, "verdict": result, "runs": runs},
-                  markdown(summary, meta, result))
-    plot(summary, common.RESULTS / "synthetic_interests.png")
+    write_tables(summary, meta, runs)
     return 0
+
+
+def write_tables(summary: dict, meta: dict, runs: dict) -> None:
+    """The JSON, Markdown and plot of a study, with a verdict for every DMIL variant against single interest."""
+    results = [verdict(summary, name) for name in summary if name != SINGLE] if SINGLE in summary else []
+    write_results("synthetic_interests", {"meta": meta, "summary": summary, "verdicts": results, "runs": runs},
+                  markdown(summary, meta, results))
+    plot(summary, common.RESULTS / "synthetic_interests.png")
 
 
 if __name__ == "__main__":
