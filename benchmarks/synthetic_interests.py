@@ -42,13 +42,16 @@ from hymirec.data import paths
 from hymirec.data.fetch import save_dataset
 from hymirec.data.synthetic import generate_synthetic
 from hymirec.encoders.export import write_embeddings
+from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import embed_catalogue, encode_users
+from hymirec.evaluation.lists import interest_coverage, window_recall
 from hymirec.training.run import restore_run
 
 CONFIG = str(ROOT / "configs" / "hymirec_synthetic.yaml")
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 SINGLE = "single interest (next item)"
 WINDOW_METRICS = ["window_recall@10", "window_recall@50"]
+ROUND_ROBIN_METRICS = ["rr_window_recall@10", "rr_window_recall@50", "rr_interests_in_top10"]
 NEXT_METRICS = ["recall@10", "ndcg@10"]
 INTEREST_METRICS = ["purity", "coverage", "coverage_bound", "distinct", "on_target"]
 
@@ -109,7 +112,13 @@ def interest_measures(run_dir: Path, top_k: int) -> dict[str, float]:
     clusters = np.concatenate([[0], dataset.items.sort_values("item")["cluster"].to_numpy(np.int64)])
     truth_by_user = dict(zip(dataset.users["user"].to_numpy(), dataset.users["interests"]))
     truth = [np.asarray(truth_by_user[int(u)]).tolist() for u in examples.users]
-    return analyse_interests(users, items, clusters, truth, k=top_k).summary()
+    out = analyse_interests(users, items, clusters, truth, k=top_k).summary()
+    # The same top-K lists merged round-robin (each interest's best in turn) instead of by max.
+    histories = [examples.history(i)[0] for i in range(len(examples))]
+    top = Evaluator().top_k(users, items, histories, 50, keep=examples.windows, merge="round_robin")
+    out.update({f"rr_{m}": v for m, v in window_recall(top.items, examples.windows, [10, 50]).items()})
+    out["rr_interests_in_top10"] = interest_coverage(top.interests[:, :10])
+    return out
 
 
 def mean_std(values: list[float]) -> list[float]:
@@ -125,6 +134,8 @@ def summarise(runs: list[dict]) -> dict:
         out[m] = mean_std([r["test_masked"][m] for r in runs])
     for m in INTEREST_METRICS:
         out[m] = mean_std([r["interests"][m] for r in runs])
+    for m in ROUND_ROBIN_METRICS:
+        out[m] = mean_std([r["interests"][m] for r in runs])
     # How many of the s interests place items in the top-10 (the run's own test_lists.coverage@10).
     out["interests_in_top10"] = mean_std([r.get("test_lists", {}).get("coverage@10", float("nan")) for r in runs])
     # wall_seconds: the whole `hymirec train` process (absent for runs read with --reuse).
@@ -134,9 +145,8 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
-def verdict(summary: dict, dmil: str) -> dict:
-    """DMIL vs single interest on window recall@10 (next-item recall@10 when there is no window)."""
-    metric = "window_recall@10" if summary[dmil]["window_recall@10"] and summary[SINGLE]["window_recall@10"] else "recall@10"
+def verdict(summary: dict, dmil: str, metric: str) -> dict:
+    """DMIL vs single interest on ``metric`` (a window recall, max or round-robin merged lists)."""
     (a, sa), (b, sb) = summary[dmil][metric], summary[SINGLE][metric]
     spread = max(sa, sb)
     return {"metric": metric, "dmil": dmil, "delta": a - b, "spread": spread, "beats": bool(a - b > spread)}
@@ -158,20 +168,24 @@ def markdown(summary: dict, meta: dict, results: list[dict]) -> str:
         f"probability {s['switch_prob']}. Test: "
         + f"the last {meta['test_window']} items of each user (window recall, history masked)"
         + f"; interests read by their top-{meta['top_k']} items by cosine.\n",
-        "| variant | window R@10 | window R@50 | next-item R@10 | next-item N@10 | purity | coverage (bound) | distinct | on target | interests in top 10 | epochs | train s (process s) |",
-        "|---" * 12 + "|",
+        "| variant | window R@10 | window R@50 | window R@10, round-robin | window R@50, round-robin | next-item R@10 | next-item N@10 | purity | coverage (bound) | distinct | on target | interests in top 10 (round-robin) | epochs | train s (process s) |",
+        "|---" * 14 + "|",
     ]
     for name, v in summary.items():
-        lines.append(f"| {name} | {fmt(v['window_recall@10'])} | {fmt(v['window_recall@50'])} | {fmt(v['recall@10'])} "
+        lines.append(f"| {name} | {fmt(v['window_recall@10'])} | {fmt(v['window_recall@50'])} "
+                     f"| {fmt(v['rr_window_recall@10'])} | {fmt(v['rr_window_recall@50'])} | {fmt(v['recall@10'])} "
                      f"| {fmt(v['ndcg@10'])} | {fmt(v['purity'], 3)} | {fmt(v['coverage'], 3)} ({v['coverage_bound'][0]:.3f}) "
                      f"| {fmt(v['distinct'], 2)} "
-                     f"| {fmt(v['on_target'], 3)} | {fmt(v['interests_in_top10'], 2)} | {fmt(v['epochs'], 1)} "
+                     f"| {fmt(v['on_target'], 3)} | {fmt(v['interests_in_top10'], 2)} ({v['rr_interests_in_top10'][0]:.2f}) "
+                     f"| {fmt(v['epochs'], 1)} "
                      f"| {fmt(v['train_seconds'], 0)} ({v['wall_seconds'][0]:.0f}) |")
     lines += ["", ("purity: share of an interest's top items from its majority cluster; coverage: share of a user's "
                    "true interests that are some interest's majority cluster (bound: the most s interests can cover, "
                    "min(s, t) / t for t true interests); distinct: distinct majority clusters among the s interests; "
                    "on target: share of the s interests whose majority cluster is a true interest; interests in top 10: how "
-                   "many of the s interests place an item in the test top-10 list."), ""]
+                   "many of the s interests place an item in the test top-10 list. Max: each item ranked by its best interest (the "
+                   "shared evaluator's merge); round-robin: each interest's best item in turn, strongest first, "
+                   "duplicates skipped (`Evaluator.top_k(merge=...)`, `eval.merge`)."), ""]
     for result in results:
         word = "beats" if result["beats"] else "does not beat"
         lines.append(f"- **{result['dmil']} {word} single interest on {result['metric']}** by more than the larger "
@@ -189,7 +203,7 @@ def plot(summary: dict, path: Path) -> None:
     names = list(summary)
     x = np.arange(len(names))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    recall = [m for m in WINDOW_METRICS if all(summary[n][m] for n in names)] or ["recall@10"]
+    recall = WINDOW_METRICS + ROUND_ROBIN_METRICS[:2]
     for ax, metrics, title in ((axes[0], recall, "recall (test)"),
                                (axes[1], ["purity", "coverage", "on_target"], "interests vs true clusters")):
         width = 0.8 / len(metrics)
@@ -284,7 +298,8 @@ def main() -> int:
 
 def write_tables(summary: dict, meta: dict, runs: dict) -> None:
     """The JSON, Markdown and plot of a study, with a verdict for every DMIL variant against single interest."""
-    results = [verdict(summary, name) for name in summary if name != SINGLE] if SINGLE in summary else []
+    results = [verdict(summary, name, metric) for metric in ("window_recall@10", "rr_window_recall@10")
+               for name in summary if name != SINGLE] if SINGLE in summary else []
     write_results("synthetic_interests", {"meta": meta, "summary": summary, "verdicts": results, "runs": runs},
                   markdown(summary, meta, results))
     plot(summary, common.RESULTS / "synthetic_interests.png")

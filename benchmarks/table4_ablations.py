@@ -4,8 +4,8 @@ Each variant is ``configs/hymirec_ml100k.yaml`` with one setting changed (docs/h
 the switches), 3 seeds, every run in its own process through ``hymirec train``. For each metric
 the table gives the mean ± std over seeds and the change against the full model, marked
 "(noise)" when it is smaller than the larger of the two seed spreads. Results:
-``benchmarks/results/table4_ablations.{json,md}``. Variants already measured are kept when the
-script is run again for others (``--variants``).
+``benchmarks/results/table4_ablations.{json,md,png}``. Variants already measured are kept when the
+script is run again for others (``--variants``); ``--variants`` alone rebuilds the files.
 
     .venv/bin/python benchmarks/table4_ablations.py --slots 2 --threads 1 [--variants full "w/o indicator"]
 """
@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants
-from common import RESULTS, command, machine, write_results
-from table2_ml100k import SPLITS, summarise
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
+from common import RESULTS, command, machine, write_results  # noqa: E402
+from table2_ml100k import SPLITS, summarise  # noqa: E402
 
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 VARIANTS = {
@@ -56,9 +60,32 @@ def markdown(variants: dict[str, dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(variants: dict[str, dict], path) -> None:
+    """Each ablation's change against the full model (test, history masked), with error bars of
+    the larger of the two seed spreads: a bar inside its error bar is noise."""
+    full = variants["full"]["test_masked"]
+    names = [n for n in variants if n != "full"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, metric in zip(axes, ["recall@10", "ndcg@10"]):
+        mine = [variants[n]["test_masked"][metric] for n in names]
+        deltas = [m["mean"] - full[metric]["mean"] for m in mine]
+        spreads = [max(m["std"], full[metric]["std"]) for m in mine]
+        ax.barh(range(len(names)), deltas, xerr=spreads, capsize=4, color=["C2" if d > 0 else "C3" for d in deltas])
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel(f"{metric} minus the full model's ({full[metric]['mean']:.4f})")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].invert_yaxis()
+    fig.suptitle("Table 4 on MovieLens-100K: each ablation against the full HyMiRec (3 seeds; bars: larger seed std)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="variants trained now (none: rebuild the tables and plot from the saved results)")
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "table4")
     args = parser.parse_args()
 
@@ -72,6 +99,9 @@ def main() -> int:
         raise SystemExit("the full model has not been measured yet: run with --variants full first")
     ordered = {name: variants[name] for name in VARIANTS if name in variants}
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds}
+    if not args.variants and "meta" in previous:  # only the tables were rebuilt: keep how runs were made
+        meta = previous["meta"]
+    plot(ordered, RESULTS / "table4_ablations.png")
     write_results("table4_ablations", {"meta": meta, "variants": ordered, "runs": runs}, markdown(ordered, meta))
     return 0
 

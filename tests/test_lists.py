@@ -72,3 +72,35 @@ def test_evaluate_splits_reports_window_cold_and_list_measures(tmp_path):
     assert 0 < out["test_lists"]["ild@10"] <= 2
     assert out["split"] == {"test_window": 3, "eval_users": 24, "too_short": 0, "cold_items": 15}
     assert "test_window" not in evaluate_splits(model, LeaveOneOutSplit(dataset), EvalConfig(ks=[5, 10]), 8, True)
+
+
+def _two_interests(a: list[float], b: list[float]):
+    """Items 1..6 are one-hot, so each interest's scores are exactly its given row."""
+    items = torch.cat([torch.zeros(1, 7), torch.eye(7)[1:]])
+    users = torch.tensor([[0.0, *a], [0.0, *b]])[None]  # [1 user, 2 interests, 7]
+    return users, items
+
+
+def test_round_robin_merge_takes_each_interests_best_in_turn():
+    users, items = _two_interests([0.9, 0.8, 0.7, 0, 0, 0], [0, 0, 0, 0.6, 0.5, 0])
+    top = Evaluator().top_k(users, items, [np.array([], np.int64)], k=4, merge="max")
+    assert top.items.tolist() == [[1, 2, 3, 4]] and top.interests.tolist() == [[0, 0, 0, 1]]
+    rr = Evaluator().top_k(users, items, [np.array([], np.int64)], k=4, merge="round_robin")
+    assert rr.items.tolist() == [[1, 4, 2, 5]] and rr.interests.tolist() == [[0, 1, 0, 1]]
+    assert np.allclose(rr.scores, [[0.9, 0.6, 0.8, 0.5]])
+
+
+def test_round_robin_merge_lists_an_item_once_where_it_first_appears_and_masks_history():
+    # Both interests like item 1 best; B's is the stronger, so round 1 lists it for B only.
+    users, items = _two_interests([0.9, 0.8, 0.7, 0, 0, 0], [0.95, 0, 0, 0.6, 0.5, 0])
+    rr = Evaluator().top_k(users, items, [np.array([], np.int64)], k=4, merge="round_robin")
+    assert rr.items.tolist() == [[1, 2, 4, 3]] and rr.interests.tolist() == [[1, 0, 1, 0]]
+    masked = Evaluator().top_k(users, items, [np.array([1, 4])], k=3, merge="round_robin")
+    assert masked.items.tolist() == [[2, 5, 3]]
+    with pytest.raises(ValueError, match="merge must be one of"):
+        Evaluator().top_k(users, items, [np.array([], np.int64)], k=2, merge="sum")
+
+
+def test_eval_merge_setting_is_checked():
+    with pytest.raises(Exception, match="eval.merge must be one of"):
+        load_experiment(None, ["eval.merge=sum"])

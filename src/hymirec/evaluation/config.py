@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hymirec.evaluation.evaluator import MERGES
 from hymirec.evaluation.metrics import DEFAULT_KS
 
 
@@ -11,13 +12,18 @@ from hymirec.evaluation.metrics import DEFAULT_KS
 class EvalConfig:
     """Full-ranking evaluation settings (see ``hymirec.evaluation``). ``diversity_vectors``: an
     item-vector export (``hymirec embed``) whose space measures intra-list diversity, so that
-    every model is measured on the same ruler (null: the model's own item vectors)."""
+    every model is measured on the same ruler (null: the model's own item vectors). ``merge``: how
+    several interests make the top-K lists that window recall, coverage and diversity read
+    (``max`` or ``round_robin``, ``Evaluator.top_k``); ranks and Recall/NDCG always use the max."""
 
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS))
     mask_history: bool = True
     batch_size: int = 1024
     diversity_vectors: str | None = None
+    merge: str = "max"
 
     def validate(self) -> None:
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"eval.ks must be positive cut-offs, got {self.ks}")
+        if self.merge not in MERGES:
+            raise ValueError(f"eval.merge must be one of {MERGES}, got {self.merge!r}")

@@ -26,13 +26,17 @@ class EvaluationResult:
     ranks: np.ndarray
 
 
+MERGES = ("max", "round_robin")
+
+
 @dataclass
 class TopK:
-    """Each user's best items ``[U, k]`` (best first) and the interest each came from ``[U, k]``
-    (0 for a model with one vector per user)."""
+    """Each user's list ``[U, k]`` (first = best), the interest each item came from (0 for a model
+    with one vector per user) and the score it was listed with."""
 
     items: np.ndarray
     interests: np.ndarray
+    scores: np.ndarray
 
 
 def target_ranks(
@@ -92,14 +96,12 @@ class Evaluator:
             raise ValueError("user or item vectors contain NaN or inf")
         return user_vectors
 
-    def _scores(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor):
-        """``(lo, hi, scores [b, N+1], best interest [b, N+1])`` per batch of users."""
+    def _interest_scores(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor):
+        """``(lo, hi, scores [b, K, N+1])``: every interest's score of every item, per batch of users."""
         items_t = item_vectors.T.float()
         for lo in range(0, len(user_vectors), self.batch_size):
             hi = min(lo + self.batch_size, len(user_vectors))
-            # [b, K, D] @ [D, N+1] -> [b, K, N+1], then max over interests.
-            scores, interest = (user_vectors[lo:hi].float() @ items_t).max(dim=1)
-            yield lo, hi, scores, interest
+            yield lo, hi, user_vectors[lo:hi].float() @ items_t
 
     def evaluate(
         self,
@@ -118,9 +120,10 @@ class Evaluator:
             raise ValueError(f"targets must be item ids in 1..{n_candidates - 1}")
         ranks = []
         with torch.no_grad():
-            for lo, hi, scores, _ in self._scores(user_vectors, item_vectors):
+            for lo, hi, scores in self._interest_scores(user_vectors, item_vectors):
                 batch_hist = histories[lo:hi] if self.mask_history else None
-                ranks.append(target_ranks(scores, targets[lo:hi], batch_hist))
+                # An item's score is its best interest's (ComiRec's pool-sort-dedup merge).
+                ranks.append(target_ranks(scores.amax(dim=1), targets[lo:hi], batch_hist))
         ranks_np = torch.cat(ranks).numpy() if ranks else np.zeros(0, np.int64)
         return EvaluationResult(metrics=metrics_from_ranks(ranks_np, self.ks), ranks=ranks_np)
 
@@ -131,24 +134,52 @@ class Evaluator:
         histories: list[np.ndarray],
         k: int,
         keep: np.ndarray | None = None,
+        merge: str = "max",
     ) -> TopK:
-        """Each user's ``k`` best items and the interest each came from, the history masked as in
-        ``evaluate`` (items in ``keep[i]``, the held-out targets, stay rankable)."""
+        """Each user's ``k`` best items, their scores and the interest each came from, the history
+        masked as in ``evaluate`` (items in ``keep[i]``, the held-out targets, stay rankable).
+
+        ``merge`` makes one list of several interests: ``max`` ranks every item by its best
+        interest (what ``evaluate`` ranks by); ``round_robin`` takes each interest's best item in
+        turn -- round r holds every interest's r-th best, strongest first -- skipping items already
+        listed, so that every interest places items in the list (MIND/ComiRec-style retrieval of
+        k per interest, merged)."""
+        if merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
         user_vectors = self._check(user_vectors, item_vectors, histories)
         if not 1 <= k < item_vectors.shape[0]:
             raise ValueError(f"k must be in 1..{item_vectors.shape[0] - 1}, got {k}")
-        items, interests = [], []
+        parts = []
         with torch.no_grad():
-            for lo, hi, scores, interest in self._scores(user_vectors, item_vectors):
-                scores[:, 0] = -torch.inf
+            for lo, hi, scores in self._interest_scores(user_vectors, item_vectors):
+                scores[:, :, 0] = -torch.inf
                 if self.mask_history:
                     for row, seen in enumerate(histories[lo:hi]):
                         if keep is not None:
                             seen = seen[~np.isin(seen, keep[lo + row])]
-                        scores[row, torch.from_numpy(np.asarray(seen, dtype=np.int64))] = -torch.inf
-                best = scores.topk(k, dim=1).indices
-                items.append(best)
-                interests.append(interest.gather(1, best))
-        if not items:
-            return TopK(np.zeros((0, k), np.int64), np.zeros((0, k), np.int64))
-        return TopK(torch.cat(items).numpy(), torch.cat(interests).numpy())
+                        scores[row, :, torch.from_numpy(np.asarray(seen, dtype=np.int64))] = -torch.inf
+                parts.append(_round_robin(scores, k) if merge == "round_robin" else _best_interest(scores, k))
+        if not parts:
+            empty = np.zeros((0, k), np.int64)
+            return TopK(empty, empty, np.zeros((0, k), np.float32))
+        return TopK(*(np.concatenate([part[i] for part in parts]) for i in range(3)))
+
+
+def _best_interest(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    best, interest = scores.max(dim=1)
+    values, items = best.topk(k, dim=1)
+    return items.numpy(), interest.gather(1, items).numpy(), values.numpy()
+
+
+def _round_robin(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    values, items = scores.topk(k, dim=2)  # [b, K, k]: each interest's k best
+    order = values.argsort(dim=1, descending=True)  # within a round, the strongest interest first
+    # Round-major: round r holds the interests' r-th best items, in ``order``.
+    rounds = [t.transpose(1, 2).flatten(1).numpy() for t in (items.gather(1, order), order, values.gather(1, order))]
+    out = [np.empty((len(scores), k), a.dtype) for a in rounds]
+    for row in range(len(scores)):
+        _, first = np.unique(rounds[0][row], return_index=True)
+        keep = np.sort(first)[:k]  # each item where it first appears; K interests x k items hold >= k distinct
+        for o, r in zip(out, rounds):
+            o[row] = r[row, keep]
+    return tuple(out)

@@ -116,12 +116,14 @@ def evaluate_splits(
     out["test_masked"] = ranked.metrics
     out["test_unmasked"] = Evaluator(config.ks, False, config.batch_size).evaluate(users, items, test.targets,
                                                                                   histories).metrics
-    top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=test.windows)
+    top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=test.windows,
+                       merge=config.merge)
     reference = items if config.diversity_vectors is None else exported_vectors(config.diversity_vectors,
                                                                                  split.dataset)
     out["test_lists"] = {"coverage@10": interest_coverage(top.interests[:, :10]),
                          "ild@10": intra_list_diversity(top.items[:, :10], reference),
-                         "diversity_space": config.diversity_vectors or "the model's item vectors"}
+                         "diversity_space": config.diversity_vectors or "the model's item vectors",
+                         "merge": config.merge}
     if test.windows is not None:
         out["test_window"] = window_recall(top.items, test.windows, [k for k in config.ks if k <= top.items.shape[1]])
     cold = split.cold[test.targets]

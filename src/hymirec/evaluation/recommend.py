@@ -1,9 +1,10 @@
 """Top-k recommendations for one user, shared by ``hymirec recommend`` and the run report.
 
 The user is encoded exactly as the evaluator encodes one (``encode_users``: the last ``max_len``
-items, ``[1, K, D]``, K interests), every item is scored as its best interest's score (cosine when
-the run scores by cosine), and the items to leave out (the user's history, padding id 0) are
-masked before the top k are taken. Each recommendation says which interest (1..K) put it there.
+items, ``[1, K, D]``, K interests), the items to leave out (the user's history, padding id 0) are
+masked, and the evaluator's ``top_k`` makes the list (cosine scores when the run scores by
+cosine; several interests merged as the run's ``eval.merge`` says: by each item's best interest,
+or round-robin). Each recommendation says which interest (1..K) put it there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from hymirec.data.dataset import DataError, InteractionDataset
 from hymirec.data.split import EvalExamples, LeaveOneOutSplit
+from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import embed_catalogue, encode_users
 from hymirec.models.base import SequentialRecommender
 
@@ -39,10 +41,11 @@ def recommend(
     max_len: int,
     exclude: np.ndarray | None = None,
     catalogue: torch.Tensor | None = None,
+    merge: str = "max",
 ) -> list[Recommendation]:
     """The ``k`` best items for the history ``items``/``timestamps`` (chronological), never an
     id in ``exclude`` nor padding. ``catalogue``: the items' vectors when already embedded (with
-    the same ``normalize``)."""
+    the same ``normalize``); ``merge``: how several interests make one list (``Evaluator.top_k``)."""
     # One evaluation example whose history is the whole sequence: the evaluator's own encoding.
     example = EvalExamples(
         users=np.zeros(1, np.int64),
@@ -51,16 +54,13 @@ def recommend(
         history_timestamps=np.asarray(timestamps, np.int64),
         history_offsets=np.array([0, len(items)], np.int64),
     )
-    user = encode_users(model, example, max_len, normalize=normalize)[0]  # [K, D]
+    user = encode_users(model, example, max_len, normalize=normalize)  # [1, K, D]
     if catalogue is None:
         catalogue = embed_catalogue(model, normalize, progress=False)
-    best, interest = (catalogue @ user.T).max(dim=1)
-    best[0] = -torch.inf
-    if exclude is not None and len(exclude):
-        best[torch.as_tensor(exclude, dtype=torch.long)] = -torch.inf
-    k = min(k, int(torch.isfinite(best).sum()))
-    scores, ids = best.topk(k)
-    return [Recommendation(int(i), float(s), int(interest[i]) + 1) for s, i in zip(scores, ids)]
+    exclude = np.unique(np.asarray([] if exclude is None else exclude, np.int64))
+    k = min(k, model.n_items - int((exclude > 0).sum()))
+    top = Evaluator(mask_history=True).top_k(user, catalogue, [exclude], k, merge=merge)
+    return [Recommendation(int(i), float(s), int(c) + 1) for i, s, c in zip(top.items[0], top.scores[0], top.interests[0])]
 
 
 def recommend_for_user(
@@ -68,12 +68,13 @@ def recommend_for_user(
     catalogue: torch.Tensor | None = None,
 ) -> list[Recommendation]:
     """``recommend`` for canonical ``user`` of a restored run (``restore_run``): the user's whole
-    sequence (train, valid and test items), scored the way the run scores, history masked unless
-    ``keep_history``."""
+    sequence (train, valid and test items), scored and merged the way the run evaluates, history
+    masked unless ``keep_history``."""
     items, timestamps = split.sequences.user(user)
     with trainer.autocast():
         return recommend(trainer.model, items, timestamps, k, trainer.normalize, trainer.config.data.max_len,
-                         exclude=None if keep_history else items, catalogue=catalogue)
+                         exclude=None if keep_history else items, catalogue=catalogue,
+                         merge=trainer.config.eval.merge)
 
 
 def find_user(dataset: InteractionDataset, raw_id: str) -> int:

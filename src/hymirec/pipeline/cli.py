@@ -61,7 +61,7 @@ def _recommend(args: argparse.Namespace) -> int:
     config = load_experiment(run_dir / "config.yaml")
     # The user is checked before the model is built: a typo should not cost a model load.
     user = find_user(load_dataset(config.data.dataset, config.data.data_dir), args.user)
-    _, split, trainer = restore_run(run_dir)
+    _, split, trainer = restore_run(run_dir, [f"eval.merge={args.merge}"] if args.merge else None)
     recommendations = recommend_for_user(trainer, split, user, args.k, args.keep_history)
     seen = len(split.sequences.user(user)[0])
     print(f"user {args.user}: {seen} items seen ({'kept' if args.keep_history else 'masked'}); "
@@ -95,4 +95,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rec.add_argument("--user", required=True, help="the user's raw id (as in the source data)")
     rec.add_argument("--k", type=int, default=10, help="how many items (default 10)")
     rec.add_argument("--keep-history", action="store_true", help="do not mask the items the user has seen")
+    rec.add_argument("--merge", choices=["max", "round_robin"],
+                     help="how several interests make one list (default: the run's eval.merge, max)")
     rec.set_defaults(func=_recommend)
