@@ -40,14 +40,18 @@ from hymirec.encoders.config import ItemTextConfig  # noqa: E402
 from hymirec.encoders.export import export_pretrained_embeddings  # noqa: E402
 from hymirec.training.config import load_experiment  # noqa: E402
 
+WINDOW_AND_COLD = ("window", "cold")
+# Row -> (config, overrides, splits it is trained on).
 MODELS = {
-    "SASRec": ("sasrec", []),
-    "HLLM (text + ID)": ("hllm", ["model.items.item_ids=true"]),
-    "HLLM (text)": ("hllm", ["model.items.item_ids=false"]),
-    "HyMiRec, single interest": ("hymirec", ["model.llm.interests=1", NEXT_ITEM]),
-    "HyMiRec, DMIL s = 2, w = 4": ("hymirec", []),
+    "SASRec": ("sasrec", [], WINDOW_AND_COLD),
+    "HLLM (text + ID)": ("hllm", ["model.items.item_ids=true"], WINDOW_AND_COLD),
+    "HLLM (text)": ("hllm", ["model.items.item_ids=false"], WINDOW_AND_COLD),
+    "HyMiRec, single interest": ("hymirec", ["model.llm.interests=1", NEXT_ITEM], WINDOW_AND_COLD),
+    "HyMiRec, DMIL s = 2, w = 4": ("hymirec", [], WINDOW_AND_COLD),
     # Text only: an item never trained on has no learnt ID vector, only its text.
-    "HyMiRec, DMIL (text)": ("hymirec", ["model.items.item_ids=false"]),
+    "HyMiRec, DMIL (text)": ("hymirec", ["model.items.item_ids=false"], WINDOW_AND_COLD),
+    # The same model with its lists merged round-robin: only the lists change, so only the window split.
+    "HyMiRec, DMIL s = 2, w = 4, round-robin lists": ("hymirec", ["eval.merge=round_robin"], ("window",)),
 }
 KS = [10, 50, 200]
 
@@ -79,44 +83,52 @@ def stat(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
-def summarise(window_runs: list[dict], cold_runs: list[dict]) -> dict:
-    return {
+def summarise(window_runs: list[dict], cold_runs: list[dict] | None) -> dict:
+    """A row: the window split's measures, and the cold split's (None when not trained on it)."""
+    row = {
         "window_recall": {f"@{k}": stat([r["test_window"][f"window_recall@{k}"] for r in window_runs]) for k in KS},
         "next_item_ndcg@10": stat([r["test_masked"]["ndcg@10"] for r in window_runs]),
         "ild@10": stat([r["test_lists"]["ild@10"] for r in window_runs]),
         "coverage@10": stat([r["test_lists"]["coverage@10"] for r in window_runs]),
-        "cold_recall": {f"@{k}": stat([r["test_cold"][f"recall@{k}"] for r in cold_runs]) for k in KS},
-        "cold_users": cold_runs[0]["test_cold"]["users"],
-        "warm_recall@10": stat([r["test_masked"]["recall@10"] for r in cold_runs]),
-        "split": {"window": window_runs[0]["split"], "cold": cold_runs[0]["split"]},
+        "split": {"window": window_runs[0]["split"]},
+        "cold_recall": None, "cold_users": None, "warm_recall@10": None,
     }
+    if cold_runs:
+        row["cold_recall"] = {f"@{k}": stat([r["test_cold"][f"recall@{k}"] for r in cold_runs]) for k in KS}
+        row["cold_users"] = cold_runs[0]["test_cold"]["users"]
+        row["warm_recall@10"] = stat([r["test_masked"]["recall@10"] for r in cold_runs])
+        row["split"]["cold"] = cold_runs[0]["split"]
+    return row
 
 
-def cell(s: dict) -> str:
-    return f"{s['mean']:.4f} ± {s['std']:.4f}"
+def cell(s: dict | None) -> str:
+    return "n/a" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
 
 
 def markdown(rows: dict[str, dict], meta: dict) -> str:
     row = next(iter(rows.values()))
-    first = row["split"]
+    window = row["split"]["window"]
+    cold_row = next(r for r in rows.values() if r["cold_recall"] is not None)
+    sources = sorted({(r["machine"], r["command"]) for r in rows.values()})
     lines = ["## Beyond next-item recall on MovieLens-100K\n",
-             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over seeds {meta['seeds']}; "
-             "history masked. Plot: `beyond_next_item.png`.\n",
-             f"### Window split: the last w = {first['window']['test_window']} items held out "
-             f"({first['window']['eval_users']} users evaluated, {first['window']['too_short']} too short)\n",
+             f"Mean ± std over seeds {meta['seeds']}; history masked. Plot: `beyond_next_item.png`. Rows came from:\n",
+             *[f"- {m}: `{c}`" for m, c in sources], "",
+             f"### Window split: the last w = {window['test_window']} items held out "
+             f"({window['eval_users']} users evaluated, {window['too_short']} too short)\n",
              "Diversity: mean pairwise cosine distance of the top-10 in the pretrained MiniLM text space; "
-             "coverage: distinct interests among the top-10.\n",
+             "coverage: distinct interests among the top-10 (lists merged by max unless the row says otherwise).\n",
              "| model | " + " | ".join(f"window R@{k}" for k in KS) + " | next-item N@10 | diversity@10 | coverage@10 |",
              "|---" * (len(KS) + 4) + "|"]
     for name, r in rows.items():
         lines.append(f"| {name} | " + " | ".join(cell(r["window_recall"][f"@{k}"]) for k in KS)
                      + f" | {cell(r['next_item_ndcg@10'])} | {cell(r['ild@10'])} | {cell(r['coverage@10'])} |")
-    lines += ["", f"### Cold start: {first['cold']['cold_items']} items ({meta['cold']:.0%}) removed from training; "
-              f"{row['cold_users']} test targets are among them\n",
+    lines += ["", f"### Cold start: {cold_row['split']['cold']['cold_items']} items ({meta['cold']:.0%}) removed from "
+              f"training; {cold_row['cold_users']} test targets are among them\n",
               "| model | " + " | ".join(f"cold R@{k}" for k in KS) + " | all-target R@10 |", "|---" * (len(KS) + 2) + "|"]
     for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(cell(r["cold_recall"][f"@{k}"]) for k in KS)
-                     + f" | {cell(r['warm_recall@10'])} |")
+        if r["cold_recall"] is not None:
+            lines.append(f"| {name} | " + " | ".join(cell(r["cold_recall"][f"@{k}"]) for k in KS)
+                         + f" | {cell(r['warm_recall@10'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -129,7 +141,8 @@ def plot(rows: dict[str, dict], path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
     names = list(rows)
     for ax, (title, get) in zip(axes, panels):
-        ax.bar(range(len(names)), [get(rows[n])["mean"] for n in names], yerr=[get(rows[n])["std"] for n in names],
+        stats = [get(rows[n]) if rows[n]["cold_recall"] is not None or "cold" not in title else None for n in names]
+        ax.bar(range(len(names)), [st["mean"] if st else 0 for st in stats], yerr=[st["std"] if st else 0 for st in stats],
                capsize=4, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30, ha="right")
         ax.set_title(title)
@@ -148,13 +161,22 @@ def main() -> int:
 
     diversity = f"eval.diversity_vectors={reference_vectors()}"
     splits = {"window": [f"data.test_window={args.window}"], "cold": [f"data.cold_items={args.cold}"]}
-    variants = {f"{name} [{split}]": (config, own + extra + [diversity])
-                for name, (config, own) in MODELS.items() if name in args.models
-                for split, extra in splits.items()}
+    variants = {f"{name} [{split}]": (config, own + splits[split] + [diversity])
+                for name, (config, own, trained_on) in MODELS.items() if name in args.models
+                for split in trained_on}
     args.variants = list(variants)
-    runs = run_variants(variants, args)
-    rows = {name: summarise(runs[f"{name} [window]"], runs[f"{name} [cold]"]) for name in args.models}
-    meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "window": args.window, "cold": args.cold}
+    # Rows of models not run now are kept (each names its machine and command); the split must match.
+    path = RESULTS / "beyond_next_item.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    if previous and (previous["meta"]["window"], previous["meta"]["cold"]) != (args.window, args.cold):
+        previous = {}
+    rows, runs = previous.get("models", {}), previous.get("runs", {})
+    runs.update(run_variants(variants, args))
+    for name in args.models:
+        rows[name] = {**summarise(runs[f"{name} [window]"], runs.get(f"{name} [cold]")),
+                      "machine": machine(), "command": command()}
+    rows = {name: rows[name] for name in MODELS if name in rows}
+    meta = {"seeds": args.seeds, "window": args.window, "cold": args.cold}
     plot(rows, RESULTS / "beyond_next_item.png")
     write_results("beyond_next_item", {"meta": meta, "models": rows, "runs": runs}, markdown(rows, meta))
     return 0

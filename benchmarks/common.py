@@ -13,8 +13,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> str:
-    """One line naming the machine a benchmark ran on."""
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    """One line naming the machine a benchmark ran on (and its GPU, where there is one)."""
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}{gpu}"
 
 
 def command() -> str:
