@@ -169,6 +169,8 @@ def test_run_writes_every_output(finished):
     assert f"| test, history masked: hymirec (this run) | {results['test_masked']['recall@10']:.4f} |" in report
     assert "| test, unmasked: SASRec | 0.5000 |" in report
     assert "(stage2/training_curves.png)" in report and "(codebook/error_per_layer.png)" in report
+    lists = results["test_lists"]
+    assert f"Test top-10 lists (max merge): {lists['coverage@10']:.2f} distinct interests per list" in report
     dim = stats["dim"]
     assert f"{stats['bytes_per_item']} bytes per item against {4 * dim} for the raw fp32 vector" in report
     users = report.split("## Top-5 of the first 3 test users")[1]

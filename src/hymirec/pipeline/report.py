@@ -144,6 +144,11 @@ def _metrics(results: dict[str, Any], baselines: dict[str, Any] | None) -> str:
     lines = ["## Test metrics", "", metrics_table(rows, ks)]
     if baselines is not None:
         lines += ["", f"Baselines: means over seeds from `{baselines['path']}`."]
+    lists = results.get("test_lists")
+    if lists:  # runs evaluated before the list measures existed have none
+        lines += ["", f"Test top-10 lists ({lists['merge']} merge): {lists['coverage@10']:.2f} distinct interests "
+                      f"per list on average; intra-list diversity {lists['ild@10']:.4f} (mean pairwise cosine "
+                      f"distance in {lists['diversity_space']})."]
     return "\n".join(lines)
 
 
