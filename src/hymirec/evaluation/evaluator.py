@@ -101,7 +101,8 @@ class Evaluator:
         items_t = item_vectors.T.float()
         for lo in range(0, len(user_vectors), self.batch_size):
             hi = min(lo + self.batch_size, len(user_vectors))
-            yield lo, hi, user_vectors[lo:hi].float() @ items_t
+            # float32 even under a bf16 autocast, which would return its product in bf16.
+            yield lo, hi, (user_vectors[lo:hi].float() @ items_t).float()
 
     def evaluate(
         self,
