@@ -26,15 +26,14 @@ import argparse
 import json
 
 import matplotlib
-import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
 from common import RESULTS, command, machine, write_results  # noqa: E402
+from table2_ml100k import stat  # noqa: E402
 from table4_ablations import NEXT_ITEM  # noqa: E402
 
-from hymirec.config import from_dict  # noqa: E402
 from hymirec.data.fetch import load_dataset  # noqa: E402
 from hymirec.encoders.config import ItemTextConfig  # noqa: E402
 from hymirec.encoders.export import export_pretrained_embeddings  # noqa: E402
@@ -73,14 +72,9 @@ def window_size(text: str) -> int:
 def reference_vectors() -> str:
     """The pretrained MiniLM export every model's diversity is measured in (made once, cached)."""
     items = load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_settings()["items"]
-    known = ItemTextConfig.__dataclass_fields__
-    settings = from_dict(ItemTextConfig, {k: v for k, v in items.items() if k in known}, "model.items")
+    settings = ItemTextConfig.of_model_items(items, "model.items")
     path, _ = export_pretrained_embeddings(load_dataset("movielens-100k"), settings, progress=False)
     return str(path)
-
-
-def stat(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
 def summarise(window_runs: list[dict], cold_runs: list[dict] | None) -> dict:

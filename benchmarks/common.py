@@ -25,9 +25,10 @@ def command() -> str:
     return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
 
 
-def write_results(stem: str, data: dict, markdown: str) -> None:
-    """Write ``results/<stem>.json`` and ``results/<stem>.md`` and print the Markdown."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=2))
-    (RESULTS / f"{stem}.md").write_text(markdown)
+def write_results(stem: str, data: dict, markdown: str, folder: Path = RESULTS) -> None:
+    """Write ``<folder>/<stem>.json`` and ``<folder>/<stem>.md`` (``results/`` by default) and
+    print the Markdown."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(data, indent=2))
+    (folder / f"{stem}.md").write_text(markdown)
     print(markdown)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import statistics
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from common import RESULTS, command, machine  # noqa: E402
+from common import RESULTS, command, machine, write_results  # noqa: E402
 
 from hymirec.training.config import ExperimentConfig, load_experiment  # noqa: E402
 from hymirec.training.run import build, load_split  # noqa: E402
@@ -250,12 +249,8 @@ def main() -> int:
     verdict = "meets" if meets else "does **not** meet"
     lines += ["", f"Target: HyMiRec's {span} <= 1.5x; here it {verdict} it ({shown['HyMiRec']}); HLLM fed the "
               f"full history: {shown['HLLM (full)']}.", "", f"![cost vs history]({stem}.png)", ""]
-    markdown = "\n".join(lines)
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{stem}.json").write_text(json.dumps(data, indent=2))
-    (args.results / f"{stem}.md").write_text(markdown)
+    write_results(stem, data, "\n".join(lines), args.results)
     plot(rows, f"HyMiRec vs HLLM, {args.scale} scale on {args.device}", args.results / f"{stem}.png")
-    print(markdown)
     return 0
 
 

@@ -100,15 +100,15 @@ def main() -> int:
     table4 = [point for point in wanted if point in FROM_TABLE4]
     if table4:
         parser.error(f"{sorted(table4)} are Table 4 runs: train them with table4_ablations.py")
-    variants = {point_name(s, w): variant(s, w) for s, w in sorted(wanted)}
+    trained = {point_name(s, w): (s, w) for s, w in sorted(wanted)}
+    variants = {name: variant(s, w) for name, (s, w) in trained.items()}
     args.variants = list(variants)
 
     path = RESULTS / "figure3_sweeps.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     points, runs = previous.get("points", {}), previous.get("runs", {})
     runs.update(run_variants(variants, args))
-    for name in args.variants:
-        s, w = (int(part.split("=")[1]) for part in name.split(", "))
+    for name, (s, w) in trained.items():
         points[name] = {**summarise(runs[name]), "s": s, "w": w, "source": command()}
     table4_path = RESULTS / "table4_ablations.json"
     table4_runs = json.loads(table4_path.read_text())["runs"] if table4_path.exists() else {}

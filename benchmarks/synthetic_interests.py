@@ -31,11 +31,10 @@ import json
 import time
 from pathlib import Path
 
-import common
 import numpy as np
 import torch
 from baselines_ml100k import ROOT, add_variant_arguments, run_name, run_variants
-from common import command, machine, write_results
+from common import RESULTS, command, machine, write_results
 
 from hymirec.analysis import analyse_interests
 from hymirec.data import paths
@@ -239,7 +238,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--window", type=int, default=5, help="data.test_window: test items per user")
     parser.add_argument("--top-k", type=int, default=20, help="top items by cosine that characterise an interest")
-    parser.add_argument("--results", default=str(common.RESULTS), help="folder of the result files")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the result files")
     parser.add_argument("--tables-only", action="store_true",
                         help="rebuild the Markdown and plot from the JSON in --results (no training)")
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "synthetic_interests")
@@ -270,10 +269,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    common.RESULTS = Path(args.results)  # write_results writes into common.RESULTS
     if args.tables_only:
-        saved = json.loads((common.RESULTS / "synthetic_interests.json").read_text())
-        write_tables(saved["summary"], saved["meta"], saved["runs"])
+        saved = json.loads((args.results / "synthetic_interests.json").read_text())
+        write_tables(saved["summary"], saved["meta"], saved["runs"], args.results)
         return 0
     window = args.window
     folder, vectors, sizes = make_data(args)
@@ -292,17 +290,17 @@ def main() -> int:
     summary = {name: summarise(runs[name]) for name in args.variants}
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "sizes": sizes, "test_window": window,
             "top_k": args.top_k, "overrides": args.set, "dataset": str(folder), "vectors": str(vectors)}
-    write_tables(summary, meta, runs)
+    write_tables(summary, meta, runs, args.results)
     return 0
 
 
-def write_tables(summary: dict, meta: dict, runs: dict) -> None:
+def write_tables(summary: dict, meta: dict, runs: dict, folder: Path) -> None:
     """The JSON, Markdown and plot of a study, with a verdict for every DMIL variant against single interest."""
     results = [verdict(summary, name, metric) for metric in ("window_recall@10", "rr_window_recall@10")
                for name in summary if name != SINGLE] if SINGLE in summary else []
     write_results("synthetic_interests", {"meta": meta, "summary": summary, "verdicts": results, "runs": runs},
-                  markdown(summary, meta, results))
-    plot(summary, common.RESULTS / "synthetic_interests.png")
+                  markdown(summary, meta, results), folder)
+    plot(summary, folder / "synthetic_interests.png")
 
 
 if __name__ == "__main__":

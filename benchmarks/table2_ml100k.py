@@ -54,11 +54,13 @@ ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"],
         "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest"]}
 
 
+def stat(values: list[float]) -> dict:
+    """``{"mean", "std"}`` of values over seeds."""
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
 def summarise(runs: list[dict]) -> dict:
     """Mean and std over seeds of every metric, the validation value selected on, and costs."""
-    def stat(values: list[float]) -> dict:
-        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
     out = {split: {m: stat([r[split][m] for r in runs]) for m in METRICS} for split in SPLITS}
     out["valid_ndcg@10"] = stat([r["valid"]["ndcg@10"] for r in runs])
     out["cost"] = {c: stat([r.get(c, 0.0) for r in runs])

@@ -116,13 +116,15 @@ class LeaveOneOutSplit:
         self.n_items = dataset.n_items
         self.test_window = test_window
         self.sequences = build_sequences(dataset)
-        long_enough = self.sequences.lengths >= test_window + MIN_EVAL_LENGTH - 1
+        # The held-out items (the test window and the validation item) plus one to learn from.
+        self.min_length = test_window + MIN_EVAL_LENGTH - 1
+        long_enough = self.sequences.lengths >= self.min_length
         self.eval_users = np.flatnonzero(long_enough) + 1
         self.too_short = int((~long_enough & (self.sequences.lengths > 0)).sum())
         if not len(self.eval_users) and len(self.sequences.lengths):
             raise ValueError(
                 f"data.test_window={test_window} leaves no user to evaluate: every sequence is shorter than "
-                f"{test_window + MIN_EVAL_LENGTH - 1} interactions (the longest has {self.sequences.lengths.max()})"
+                f"{self.min_length} interactions (the longest has {self.sequences.lengths.max()})"
             )
         rng = np.random.default_rng(cold_seed)
         count = round(cold_items * self.n_items)
@@ -133,10 +135,9 @@ class LeaveOneOutSplit:
         """Per user, the part of the sequence a model may learn from (items, timestamps), cold
         items removed."""
         out = []
-        held_out = self.test_window + 1
         for u, n in enumerate(self.sequences.lengths, start=1):
             items, times = self.sequences.user(u)
-            keep = n - held_out if n >= held_out + 1 else n
+            keep = n - (self.test_window + 1) if n >= self.min_length else n
             warm = ~self.cold[items[:keep]]
             out.append((items[:keep][warm], times[:keep][warm]))
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hymirec.config import from_dict
 from hymirec.encoders.errors import BackboneError
 
 Dtype = Literal["float32", "bfloat16"]
@@ -92,6 +93,13 @@ class ItemTextConfig:
     max_tokens: int = 32
     batch_size: int = 64
     precision: Literal["fp32", "bf16"] = "fp32"
+
+    @classmethod
+    def of_model_items(cls, items: dict, where: str) -> ItemTextConfig:
+        """The item-text part of a text model's ``model.items`` settings (its model-only keys,
+        such as ``item_ids``, left out): what the pretrained encoder's cached export is keyed by."""
+        known = cls.__dataclass_fields__
+        return from_dict(cls, {k: v for k, v in items.items() if k in known}, where)
 
     def validate(self) -> None:
         """Raise ``BackboneError`` naming the first setting that is out of range."""

@@ -39,6 +39,16 @@ class TopK:
     scores: np.ndarray
 
 
+def mask_seen(scores: torch.Tensor, history: list[np.ndarray]) -> None:
+    """Set ``scores[i, ..., item]`` to -inf for every item in ``history[i]`` (in place), for
+    ``[B, N+1]`` scores or every interest's ``[B, K, N+1]``."""
+    lens = [len(h) for h in history]
+    if sum(lens):
+        rows = torch.repeat_interleave(torch.arange(len(history)), torch.tensor(lens))
+        cols = torch.from_numpy(np.concatenate(history).astype(np.int64))
+        scores[rows, ..., cols] = -torch.inf
+
+
 def target_ranks(
     scores: torch.Tensor,
     targets: torch.Tensor,
@@ -55,11 +65,7 @@ def target_ranks(
     scores[:, 0] = -torch.inf
     target_scores = scores[rows, targets].clone()
     if history is not None:
-        lens = [len(h) for h in history]
-        if sum(lens):
-            row_idx = torch.repeat_interleave(rows, torch.tensor(lens))
-            col_idx = torch.from_numpy(np.concatenate(history)).long()
-            scores[row_idx, col_idx] = -torch.inf
+        mask_seen(scores, history)
         # A target the user consumed before stays rankable; only *other* seen items are masked.
         scores[rows, targets] = target_scores
     return (scores >= target_scores.unsqueeze(1)).sum(dim=1)
@@ -155,10 +161,10 @@ class Evaluator:
             for lo, hi, scores in self._interest_scores(user_vectors, item_vectors):
                 scores[:, :, 0] = -torch.inf
                 if self.mask_history:
-                    for row, seen in enumerate(histories[lo:hi]):
-                        if keep is not None:
-                            seen = seen[~np.isin(seen, keep[lo + row])]
-                        scores[row, :, torch.from_numpy(np.asarray(seen, dtype=np.int64))] = -torch.inf
+                    seen = histories[lo:hi]
+                    if keep is not None:
+                        seen = [h[~np.isin(h, held)] for h, held in zip(seen, keep[lo:hi])]
+                    mask_seen(scores, seen)
                 parts.append(_round_robin(scores, k) if merge == "round_robin" else _best_interest(scores, k))
         if not parts:
             empty = np.zeros((0, k), np.int64)

@@ -100,8 +100,7 @@ class PipelineConfig:
             raise ValueError(
                 "stage1 is null and stage2.model has no items settings: there is no encoder to export"
             )
-        known = ItemTextConfig.__dataclass_fields__
-        return from_dict(ItemTextConfig, {k: v for k, v in items.items() if k in known}, "stage2.model.items")
+        return ItemTextConfig.of_model_items(items, "stage2.model.items")
 
     def hashed(self) -> dict[str, Any]:
         """The settings that determine what the stages compute (resolved, defaults filled in)."""
