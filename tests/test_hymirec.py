@@ -15,7 +15,7 @@ from hymirec.config import ConfigError
 from hymirec.data.batching import pad_right, training_windows
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.models import ModelInputs, build_model
-from hymirec.models.hymirec.cuts import gather_positions, sample_windows, window_targets
+from hymirec.models.hymirec.cuts import gather_positions, sample_windows, tile_windows, window_targets
 from hymirec.models.patchrec import patch_bounds
 from hymirec.training.losses import build_loss
 from helpers import make_dataset
@@ -31,7 +31,6 @@ HYMIREC = {
     "history": {"codebook": "cosine", "layers": 2, "k": 4},
     "lightweight": {"dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 16, "coarse_queries": 2, "dropout": 0.0},
     "llm": {"backbone": LLAMA, "recent": 4, "interests": 3},
-    "train_windows": 2,
 }
 PATCHREC = {"items": {"encoder": BERT}, "llm": {"backbone": LLAMA, "recent": 3}, "patch_size": 2, "patches": 3}
 
@@ -67,7 +66,7 @@ def test_interests_after_an_item_never_read_later_items(name):
     recent = model.recent
     items, _ = batch([16, 12])
     starts = torch.tensor([[0, 5, 12], [1, 6, 9]])
-    before = model.interests(items, starts)
+    before = model.window_states(items, starts).interests
     assert before.shape[:3] == (2, 3, recent)
     for row in range(2):
         for j, start in enumerate(starts[row].tolist()):
@@ -75,7 +74,7 @@ def test_interests_after_an_item_never_read_later_items(name):
                 cut = start + slot + 1
                 changed = items.clone()
                 changed[row, cut:] = torch.randint(1, N_ITEMS + 1, (items.shape[1] - cut,))
-                after = model.interests(changed, starts)
+                after = model.window_states(changed, starts).interests
                 torch.testing.assert_close(after[row, j, slot], before[row, j, slot])
 
 
@@ -86,11 +85,11 @@ def test_a_window_state_equals_the_state_read_alone(name):
     model = make(name)
     items, _ = batch([14])
     n = model.recent
-    first = model.interests(items, torch.tensor([[0]]))[0, 0]  # histories shorter than n: all start at 0
+    first = model.window_states(items, torch.tensor([[0]])).interests[0, 0]  # histories shorter than n: all start at 0
     for slot in range(n):
         alone = model.user_embeddings(items[:, : slot + 1], items, torch.tensor([slot + 1]))
         torch.testing.assert_close(first[slot], alone[0])
-    later = model.interests(items, torch.tensor([[6]]))[0, 0, -1]  # a full window with a long history
+    later = model.window_states(items, torch.tensor([[6]])).interests[0, 0, -1]  # a full window with a long history
     torch.testing.assert_close(later, model.user_embeddings(items[:, : 6 + n], items, torch.tensor([6 + n]))[0])
 
 
@@ -98,6 +97,8 @@ def test_a_window_state_equals_the_state_read_alone(name):
     ("hymirec", {"llm": {"interests": 2, "query_offset": False}}),
     ("hymirec", {"llm": {"interests": 2, "query_offset": True}}),
     ("hymirec", {"llm": {"interests": 2, "query_offset": True, "indicator": False}}),
+    ("hymirec", {"llm": {"interests": 1, "readout": "item"}}),
+    ("hymirec", {"llm": {"interests": 1, "readout": "item"}, "lightweight": {"enabled": False}}),
     ("patchrec", {}),
     ("patchrec", {"llm": {"query_offset": True}}),
 ])
@@ -109,9 +110,9 @@ def test_inference_reads_only_the_last_state_and_gets_the_training_layouts_answe
     items, lengths = batch([16, 9, 4, 1, 2])
     assert model.recent in (3, 4)
     starts = (lengths - model.recent).clamp(min=0)
-    dense = model.interests(items, starts[:, None])[:, 0]
+    dense = model.window_states(items, starts[:, None]).interests[:, 0]
     expected = dense[torch.arange(len(lengths)), lengths - starts - 1]
-    assert model.interests(items, starts[:, None], last_only=True).shape == (5, 1, 1, *expected.shape[1:])
+    assert model.window_states(items, starts[:, None], last_only=True).interests.shape == (5, 1, 1, *expected.shape[1:])
     torch.testing.assert_close(model.user_embeddings(items, items, lengths), expected, atol=1e-5, rtol=1e-5)
     for row, length in enumerate(lengths.tolist()):
         alone = model.user_embeddings(items[row:row + 1, :length], items, lengths[row:row + 1])
@@ -206,6 +207,14 @@ def test_a_saved_codebook_is_read_and_checked(tmp_path):
     ("history", {"k": 1}, "k must be"),
     ("items", {"trainable": True}, "items.trainable"),
     ("train_windows", 0, "train_windows"),
+    ("windows", "random", "windows: 'random' is not one of"),
+    ("llm", {"readout": "item"}, "llm.readout: item reads one interest"),
+    ("llm", {"next_item_weight": -0.1}, "llm.next_item_weight"),
+    ("lightweight", {"next_item_weight": -1.0}, "lightweight.next_item_weight"),
+    ("lightweight", {"item_ids": "both"}, "item_ids: 'both' is not one of"),
+    ("llm", {"query_scale": 0.0}, "llm.query_scale"),
+    ("llm", {"dropout": 1.0}, "llm.dropout"),
+    ("items", {"id_dropout": -0.5}, "items.id_dropout"),
     ("llm", {"queries": 2}, "queries"),
 ])
 def test_bad_settings_are_errors_naming_the_setting(section, settings, message):
@@ -248,7 +257,7 @@ def test_window_targets_never_come_from_validation_or_test_positions():
     split = LeaveOneOutSplit(make_dataset(rows, n_items=36))
     inputs = ModelInputs(36, MAX_LEN, split.dataset, split.train_sequences())
     torch.manual_seed(0)
-    model = build_model("hymirec", {**HYMIREC, "train_windows": 12}, inputs).train()
+    model = build_model("hymirec", {**HYMIREC, "windows": "sample", "train_windows": 12}, inputs).train()
     seen = []
 
     class Spy(torch.nn.Module):
@@ -272,3 +281,98 @@ def test_dmil_on_a_one_vector_model_is_a_clear_error():
     items, _ = batch([5])
     with pytest.raises(ConfigError, match="several interests per user state; SASRec has one vector per position"):
         sasrec.training_loss(items, items, items, build_loss({"name": "dmil"}, N_ITEMS), None)
+
+
+def test_tiling_trains_every_position_once_and_the_last_one_always():
+    lengths = torch.tensor([1, 3, 4, 5, 9, 16, 33, 64])
+    size = 4
+    phases = set()
+    for seed in range(40):
+        starts, spans = tile_windows(lengths, size, torch.Generator().manual_seed(seed))
+        for row, length in enumerate(lengths.tolist()):
+            covered = torch.zeros(length, dtype=torch.long)
+            for start, span in zip(starts[row].tolist(), spans[row].tolist()):
+                assert 0 <= span <= size
+                covered[start:start + span] += 1
+                if span == 0:
+                    assert start == length  # an unused window reads only padding
+            assert covered.tolist() == [1] * length
+            # The last n items are one window: the state evaluation asks for is trained every epoch.
+            assert (max(length - size, 0), min(length, size)) in zip(starts[row].tolist(), spans[row].tolist())
+            if length > size + 1:
+                inner = [span for span in spans[row].tolist()[1:] if 0 < span < size]
+                phases.update(inner)
+    assert phases == {1, 2, 3}  # the boundaries move between epochs
+
+
+@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
+def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name):
+    model = make(name, **({"llm": {"interests": 1}} if name == "hymirec" else {})).train()
+    items, _ = batch([16, 11, 3, 1], seed=4)
+    targets = torch.roll(items, -1, 1) * (items != 0)
+    targets[:, -1] = 0
+    seen = []
+
+    class Spy(torch.nn.Module):
+        window, multi_interest = 1, False
+
+        def forward(self, queries, positives, embed_items, generator):
+            seen.append(positives)
+            return queries.sum() * 0
+
+    for seed in range(3):
+        seen.clear()
+        _, count = model.training_loss(items, items, targets, Spy(), torch.Generator().manual_seed(seed))
+        assert count == int((targets > 0).sum())
+        assert sorted(seen[0].tolist()) == sorted(targets[targets > 0].tolist())
+
+
+def test_a_windows_coarse_tokens_never_read_its_own_items_or_later_ones():
+    model = make()
+    items, _ = batch([16, 12], seed=5)
+    starts = torch.tensor([[0, 5, 12], [1, 6, 9]])
+    _, before = model.lightweight(items, model.history(items), starts)
+    for row in range(2):
+        for j, start in enumerate(starts[row].tolist()):
+            changed = items.clone()
+            changed[row, start:] = torch.randint(1, N_ITEMS + 1, (items.shape[1] - start,))
+            changed[row, items[row] == 0] = 0
+            _, after = model.lightweight(changed, model.history(changed), starts)
+            if start > 0:
+                torch.testing.assert_close(after[row, j], before[row, j])
+
+
+def test_auxiliary_losses_add_to_the_loss_and_weight_zero_is_exactly_without_them():
+    items, _ = batch([16, 10, 6], seed=3)
+    targets = torch.roll(items, -1, 1) * (items != 0)
+    loss = build_loss({"name": "dmil", "window": 2}, N_ITEMS)
+    plain = make().train()
+    # The same parameters as ``plain`` plus the history head (built last, after the rest).
+    aux = make(lightweight={"next_item_weight": 0.5}, llm={"next_item_weight": 0.5}).train()
+    base, count = plain.training_loss(items, items, targets, loss, torch.Generator().manual_seed(0))
+    more, count_aux = aux.training_loss(items, items, targets, loss, torch.Generator().manual_seed(0))
+    assert count == count_aux and more > base
+    aux.config.llm.next_item_weight = 0.0
+    aux.config.lightweight.next_item_weight = 0.0
+    same, _ = aux.training_loss(items, items, targets, loss, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(same, base, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("item_ids", ["own", "shared"])
+def test_item_ids_in_the_lightweight_input_get_gradient(item_ids):
+    model = make(lightweight={"item_ids": item_ids, "next_item_weight": 1.0}).train()
+    items, _ = batch([16, 10], seed=3)
+    value, _ = model.training_loss(items, items, torch.roll(items, -1, 1) * (items != 0),
+                                   build_loss({"name": "dmil", "window": 2}, N_ITEMS), torch.Generator().manual_seed(0))
+    value.backward()
+    grads = model.lightweight.ids.weight.grad if item_ids == "own" else model.shared_ids.weight.grad
+    assert grads is not None and grads.any()
+    assert model.history_head.weight.grad.any()
+
+
+def test_queries_start_orthogonal_at_the_set_scale():
+    queries = make(llm={"interests": 3, "query_scale": 0.5}).llm.queries.detach()
+    gram = queries @ queries.T
+    torch.testing.assert_close(gram, torch.eye(3) * 0.25 * 16, atol=1e-5, rtol=1e-5)
+    normal = make(llm={"interests": 3, "query_init": "normal", "query_scale": 0.5}).llm.queries.detach()
+    assert (normal @ normal.T - torch.diag(torch.diag(normal @ normal.T))).abs().max() > 1e-3

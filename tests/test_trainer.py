@@ -211,3 +211,18 @@ def test_dot_product_runs_are_evaluated_by_dot_product():
     fixed = Fixed(ModelInputs(3, 5))
     assert evaluate_splits(fixed, split, cosine.eval, 5, scores_are_cosine(cosine))["test_unmasked"]["recall@1"] == 1.0
     assert evaluate_splits(fixed, split, dot.eval, 5, scores_are_cosine(dot))["test_unmasked"]["recall@1"] == 0.0
+
+
+def test_learning_rate_schedules_known_answers():
+    from hymirec.training.config import TrainConfig
+
+    assert [TrainConfig().lr_factor(s, 10) for s in (0, 9)] == [1.0, 1.0]
+    warm = TrainConfig(warmup_steps=4)
+    assert [warm.lr_factor(s, 10) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    cosine = TrainConfig(schedule="cosine", warmup_steps=2)
+    assert cosine.lr_factor(0, 12) == 0.5 and cosine.lr_factor(2, 12) == 1.0
+    assert abs(cosine.lr_factor(7, 12) - 0.5) < 1e-9 and cosine.lr_factor(12, 12) == 0.0
+    linear = TrainConfig(schedule="linear")
+    assert linear.lr_factor(5, 10) == 0.5
+    with pytest.raises(ValueError, match="train.warmup_steps"):
+        TrainConfig(warmup_steps=-1).validate()

@@ -17,14 +17,14 @@ follow a fixed geometric schedule, and there is no patch pre-training.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
 from hymirec.models.base import ModelInputs
-from hymirec.models.hymirec.config import LLMRecommenderConfig
-from hymirec.models.hymirec.cuts import CutPointModel, gather_positions
-from hymirec.models.hymirec.llm import LLMRecommender
-from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig
+from hymirec.models.hymirec.config import LLMRecommenderConfig, check_windows
+from hymirec.models.hymirec.cuts import CutPointModel, WindowStates, gather_positions
+from hymirec.models.text_items import TextItemsConfig
 
 
 @dataclass
@@ -38,19 +38,21 @@ class PatchLLMConfig(LLMRecommenderConfig):
 @dataclass
 class PatchRecConfig:
     """Patch schedule, the LLM recommender (single interest, no indicator by default) and the
-    item vectors; ``train_windows`` as for HyMiRec."""
+    item vectors; ``windows`` / ``train_windows`` as for HyMiRec."""
 
     items: TextItemsConfig = field(default_factory=TextItemsConfig)
     llm: PatchLLMConfig = field(default_factory=PatchLLMConfig)
     patch_size: int = 4
     growth: int = 2
     patches: int = 8
-    train_windows: int = 4
+    windows: Literal["tile", "sample"] = "tile"
+    train_windows: int = 1
 
     def validate(self) -> None:
-        for name in ("patch_size", "growth", "patches", "train_windows"):
+        for name in ("patch_size", "growth", "patches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_windows(self.train_windows)
 
 
 def patch_bounds(ends: torch.Tensor, patch_size: int, growth: int, patches: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,14 +70,9 @@ class PatchRec(CutPointModel):
     """History patches + recent items -> LLM recommender -> one interest."""
 
     def __init__(self, config: PatchRecConfig, inputs: ModelInputs) -> None:
-        super().__init__(inputs)
-        self.config = config
-        self.recent = config.llm.recent
-        self.train_windows = config.train_windows
-        self.llm = LLMRecommender(config.llm)
-        self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, "patchrec")
+        super().__init__(config, inputs, "patchrec")
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def window_states(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> WindowStates:
         cfg = self.config
         batch, count = starts.shape
         recent = gather_positions(items, starts, self.recent)
@@ -90,7 +87,8 @@ class PatchRec(CutPointModel):
         size = (stop - start).flatten(1)
         means = (at(stop) - at(start)) / size.clamp(min=1)[..., None]
         # The recent items' vectors are rows of the ones already computed for the patches.
-        out = self.llm(means.view(batch * count, cfg.patches, -1), (size > 0).view(batch * count, -1),
-                       gather_positions(vectors, starts, self.recent).flatten(0, 1), (recent != 0).flatten(0, 1),
-                       last_only)
-        return out.view(batch, count, *out.shape[1:])
+        out, at_items = self.llm(means.view(batch * count, cfg.patches, -1), (size > 0).view(batch * count, -1),
+                                 gather_positions(vectors, starts, self.recent).flatten(0, 1),
+                                 (recent != 0).flatten(0, 1), last_only)
+        return WindowStates(out.view(batch, count, *out.shape[1:]),
+                            None if at_items is None else at_items.view(batch, count, *at_items.shape[1:]))

@@ -34,14 +34,19 @@ class TextItemsConfig(ItemTextConfig):
     fine-tuned (``trainable``), and whether a learnable ID embedding is added (``item_ids``).
 
     ``vectors``: an item-embeddings export (``hymirec embed``, e.g. of a stage-1 run) to read as
-    the frozen table instead of encoding the texts; the encoder settings are then unused."""
+    the frozen table instead of encoding the texts; the encoder settings are then unused.
+    ``id_dropout``: dropout on the ID embedding while training (the ID table is what overfits
+    first on small data)."""
 
     trainable: bool = False
     item_ids: bool = False
     vectors: str | None = None
+    id_dropout: float = 0.0
 
     def validate(self) -> None:
         super().validate()
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"items.id_dropout must be in [0, 1), got {self.id_dropout}")
         if self.pooling == "item_token" and not self.trainable:
             raise ValueError("pooling item_token learns the token: it needs trainable: true")
         if self.vectors is not None and self.trainable:
@@ -75,6 +80,7 @@ class TextItemEmbedder(nn.Module):
         # A frozen table needs a trainable adapter; a trained encoder only where sizes differ.
         self.proj = nn.Linear(hidden, dim) if hidden != dim or not config.trainable else None
         self.ids = item_table(inputs.n_items, dim) if config.item_ids else None
+        self.id_dropout = nn.Dropout(config.id_dropout)
         # Ids (sorted) and vectors already encoded in the current step; None outside batch_cache.
         self._memo: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -116,7 +122,7 @@ class TextItemEmbedder(nn.Module):
         if self.proj is not None:
             vectors = self.proj(vectors)
         if self.ids is not None:
-            vectors = vectors + lookup(self.ids.weight, ids)
+            vectors = vectors + self.id_dropout(lookup(self.ids.weight, ids))
         return vectors * (ids != 0).unsqueeze(-1).to(vectors.dtype)
 
 

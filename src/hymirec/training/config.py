@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +66,11 @@ class TrainConfig:
     the gradients of that many batches per optimizer step; ``precision: bf16`` trains under
     bfloat16 autocast; ``device`` is ``cpu``, ``cuda`` (or ``cuda:N``), or ``auto`` (CUDA when
     present).
+
+    ``schedule``: the learning rate over the run's ``epochs`` (counted in optimizer steps):
+    ``constant``, or ``cosine`` / ``linear`` decay to 0 at the last epoch; ``warmup_steps`` ramps
+    it up linearly from 0 first. Every model trains every training position once per epoch, so
+    epochs (and the patience counted in them) are the same training signal for every model.
     """
 
     epochs: int = 200
@@ -84,10 +90,14 @@ class TrainConfig:
     grad_accumulation: int = 1
     precision: Literal["fp32", "bf16"] = "fp32"
     device: str = "cpu"
+    schedule: Literal["constant", "cosine", "linear"] = "constant"
+    warmup_steps: int = 0
 
     def validate(self) -> None:
         from hymirec.training.losses import loss_config
 
+        if self.warmup_steps < 0:
+            raise ValueError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
         for name in ("epochs", "batch_size", "patience", "grad_accumulation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -105,6 +115,15 @@ class TrainConfig:
         }
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"train.device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """The learning rate's multiplier at optimizer step ``step`` (from 0) of ``total``."""
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.schedule == "constant":
+            return warm
+        progress = min(1.0, max(0.0, (step - self.warmup_steps) / max(1, total - self.warmup_steps)))
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if self.schedule == "cosine" else 1 - progress
+        return warm * decay
 
     @property
     def selection_k(self) -> int:

@@ -106,6 +106,8 @@ class Trainer:
         groups = configure_parameters(self._modules(), tc)
         self.parameters = [p for g in groups for p in g["params"]]
         self.optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay) if groups else None
+        for group in self.optimizer.param_groups if self.optimizer else []:
+            group["base_lr"] = group["lr"]
         self.frozen = frozen_names(self._modules())
         self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
         self.normalize = scores_are_cosine(config, model)
@@ -187,6 +189,8 @@ class Trainer:
         tc = self.config.train
         total, positions, start = 0.0, 0, time.perf_counter()
         n_batches = -(-len(self.windows) // tc.batch_size)
+        steps_per_epoch = -(-n_batches // tc.grad_accumulation)
+        first_step = (epoch - 1) * steps_per_epoch
         bar = tqdm(self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not tc.progress)
         self.optimizer.zero_grad(set_to_none=True)
         for step, (items, times, targets) in enumerate(bar, start=1):
@@ -198,6 +202,9 @@ class Trainer:
             if step % tc.grad_accumulation == 0 or step == n_batches:
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.parameters, tc.grad_clip)
+                factor = tc.lr_factor(first_step + (step - 1) // tc.grad_accumulation, tc.epochs * steps_per_epoch)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * factor
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
             total += loss.item() * n

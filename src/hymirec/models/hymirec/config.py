@@ -47,9 +47,17 @@ class HistoryConfig:
 class LightweightConfig(SASRecConfig):
     """The lightweight recommender: SASRec-style causal blocks of their own width over the
     decoded long history, read out by ``coarse_queries`` (c) learnable queries.
-    ``enabled: false`` is the "w/o lightweight recommender" ablation."""
+    ``enabled: false`` is the "w/o lightweight recommender" ablation.
+
+    Beyond the paper, so that the branch learns more than c tokens' worth of gradient:
+    ``item_ids`` adds item identity to its input (``own``: a table of its own width; ``shared``:
+    the model's item vectors, text + ID, projected; ``none``: the decoded text vectors alone, the
+    paper's), and ``next_item_weight`` adds a next-item loss at each of its causal states
+    (through a linear map to the item space; 0: the paper's)."""
 
     enabled: bool = True
+    item_ids: Literal["none", "own", "shared"] = "none"
+    next_item_weight: float = 0.0
     coarse_queries: int = 2
     dim: int = 64
     num_heads: int = 2
@@ -62,6 +70,8 @@ class LightweightConfig(SASRecConfig):
         super().validate()
         if self.coarse_queries < 1:
             raise ValueError(f"lightweight.coarse_queries (c) must be >= 1, got {self.coarse_queries}")
+        if not self.next_item_weight >= 0:
+            raise ValueError(f"lightweight.next_item_weight must be >= 0, got {self.next_item_weight}")
 
 
 @dataclass
@@ -75,7 +85,16 @@ class LLMRecommenderConfig:
     follows (the paper's queries are the learnable vectors alone). A randomly initialised LM
     attends almost uniformly at first, so plain queries start as a mean of the window and learn
     slowly which item came last; with the offset they start from it (measured in
-    docs/hymirec.md). A pretrained LM does not need it."""
+    docs/hymirec.md). A pretrained LM does not need it.
+
+    ``readout``: ``query`` reads the interests at the s query tokens (the paper's); ``item`` reads
+    the single interest at the item token itself, as HLLM reads its user LM (no query tokens:
+    n tokens per window instead of n (1 + s); needs ``interests: 1``). ``next_item_weight`` adds
+    HLLM's next-item loss at the item tokens beside the query readout's loss (0: the paper's).
+    ``query_init``: ``orthogonal`` starts the s queries on orthogonal directions, each entry of
+    about ``query_scale`` (so that Hungarian matching has distinct interests to match from the
+    first step); ``normal``: i.i.d. with std ``query_scale``. ``dropout`` drops entries of the
+    LM's input vectors, ``attention_dropout`` attention weights inside the LM (training only)."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     trainable: bool = True
@@ -83,31 +102,53 @@ class LLMRecommenderConfig:
     interests: int = 2
     indicator: bool = True
     query_offset: bool = False
+    readout: Literal["query", "item"] = "query"
+    next_item_weight: float = 0.0
+    query_init: Literal["orthogonal", "normal"] = "orthogonal"
+    query_scale: float = 0.02
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
 
     def validate(self) -> None:
         if self.interests < 1:
             raise ValueError(f"llm.interests (s) must be >= 1, got {self.interests}")
         if self.recent < 1:
             raise ValueError(f"llm.recent (n) must be >= 1, got {self.recent}")
+        if self.readout == "item" and self.interests != 1:
+            raise ValueError(f"llm.readout: item reads one interest at the item token; llm.interests is {self.interests}")
+        if not self.next_item_weight >= 0:
+            raise ValueError(f"llm.next_item_weight must be >= 0, got {self.next_item_weight}")
+        if not self.query_scale > 0:
+            raise ValueError(f"llm.query_scale must be > 0, got {self.query_scale}")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"llm.{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass
 class HyMiRecConfig:
     """The hybrid model. ``items``: the item vectors (the stage-1 export via ``items.vectors``,
-    optionally + a learnable ID embedding); ``train_windows``: how many windows of n recent items
-    of each training sequence one step trains on (each window trains the n user states after its
-    items: the long history before the window, the window up to the item, the next w items after
-    it as targets)."""
+    optionally + a learnable ID embedding); ``windows``: how a training sequence is cut into
+    windows of n recent items (``tile``: every position once per epoch; ``sample``:
+    ``train_windows`` windows drawn per row, the earlier scheme; see ``models.hymirec.cuts``).
+    Each window trains the user states after its items: the long history before the window, the
+    window up to the item, the next w items after it as targets."""
 
     items: TextItemsConfig = field(default_factory=TextItemsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     lightweight: LightweightConfig = field(default_factory=LightweightConfig)
     llm: LLMRecommenderConfig = field(default_factory=LLMRecommenderConfig)
-    train_windows: int = 4
+    windows: Literal["tile", "sample"] = "tile"
+    train_windows: int = 1
 
     def validate(self) -> None:
         if self.items.trainable:
             raise ValueError("items.trainable: stage 2 reads fixed stage-1 vectors (its long history is "
                              "compressed from them); fine-tune the encoder in stage 1")
-        if self.train_windows < 1:
-            raise ValueError(f"train_windows must be >= 1, got {self.train_windows}")
+        check_windows(self.train_windows)
+
+
+def check_windows(train_windows: int) -> None:
+    """The window setting every cut-point model checks (HyMiRec, PatchRec)."""
+    if train_windows < 1:
+        raise ValueError(f"train_windows must be >= 1, got {train_windows}")

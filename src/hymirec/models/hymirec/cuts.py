@@ -1,23 +1,32 @@
 """User states inside a training sequence, and the model family that reads them.
 
 A model of this family (HyMiRec, PatchRec) summarises a user by what came before a *cut* of the
-sequence: the long history before a recent window, and the recent window itself. Training draws
-``train_windows`` windows of ``n`` consecutive items from each sequence; inside a window every
-item is a cut (the user state right after it), so one pass of the LLM recommender trains n user
+sequence: the long history before a recent window, and the recent window itself. Training cuts
+each sequence into windows of at most ``n`` consecutive items; inside a window every item is a cut
+(the user state right after it), so one pass of the LLM recommender trains the window's user
 states, as a causal user LM trains every position. A cut's targets are the next ``w`` items after
 it. Training rows come from the split's training prefixes only, so no target is ever a validation
 or test item.
+
+``windows: tile`` (the default) trains every position of a row exactly once per epoch:
+``tile_windows`` cuts the row from its end, the last ``n`` items always one window (the state
+evaluation asks for), the rest tiled with a phase drawn per row and call so that window
+boundaries, and with them how much recent context a position sees, move between epochs.
+``windows: sample`` is the earlier scheme, kept as the reduction benchmark's arm B:
+``train_windows`` windows whose ends are drawn uniformly, which covers the most recent positions
+least.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from hymirec.config import ConfigError
-from hymirec.models.base import SequentialRecommender
-from hymirec.models.text_items import TextItemsModel
+from hymirec.models.base import ModelInputs, SequentialRecommender
+from hymirec.models.hymirec.llm import LLMRecommender
+from hymirec.models.text_items import TextItemEmbedder, TextItemsModel
 
 if TYPE_CHECKING:
     from hymirec.training.losses import NextItemLoss
@@ -26,10 +35,33 @@ if TYPE_CHECKING:
 def sample_windows(lengths: torch.Tensor, count: int, size: int, generator: torch.Generator | None) -> torch.Tensor:
     """``[B, count]`` start positions of windows of ``size`` items: each window's end is drawn
     uniformly from ``1..length`` and the window is the ``size`` items up to it (from 0 when the
-    row is shorter), so every position is trained as often as every other."""
+    row is shorter). A position ``j`` is a trained state when an end falls in ``j+1..j+size``:
+    the last position only when the end is the row's last, and windows clamped at 0 are drawn
+    about ``size / length`` of the time."""
     u = torch.rand(len(lengths), count, generator=generator, device=lengths.device)
     ends = 1 + (u * lengths[:, None]).long().clamp(max=lengths[:, None] - 1)
     return (ends - size).clamp(min=0)
+
+
+def tile_windows(
+    lengths: torch.Tensor, size: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows that tile rows of ``lengths`` items: ``(starts, spans)``, each ``[B, P]``.
+
+    Window 0 is the last ``size`` items of the row (all of it when shorter); before it a window
+    of ``phase`` items (``phase`` drawn uniformly from ``0..size-1`` per row), then windows of
+    ``size`` items back to position 0. Every position of a row lies in exactly one window
+    (``start <= j < start + span``); an unused window has span 0 and starts at the row's end,
+    where it reads only padding."""
+    rows = len(lengths)
+    count = -(-int(lengths.max()) // size) + 1 if rows else 1
+    k = torch.arange(count + 1, device=lengths.device)
+    phase = (torch.rand(rows, generator=generator, device=lengths.device) * size).long().clamp(max=size - 1)
+    # Bounds L, L - n, L - n - phase, L - 2n - phase, ...: from k = 2 on, shifted by n - phase.
+    bounds = lengths[:, None] - size * k + (k >= 2) * (size - phase[:, None])
+    bounds = bounds.clamp(min=0)
+    starts, spans = bounds[:, 1:], bounds[:, :-1] - bounds[:, 1:]
+    return torch.where(spans > 0, starts, lengths[:, None]), spans
 
 
 def gather_positions(rows: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
@@ -52,24 +84,57 @@ def window_targets(targets: torch.Tensor, starts: torch.Tensor, size: int, windo
     return gather_positions(targets, slots.flatten(1), window).view(*slots.shape, window)
 
 
+class WindowStates(NamedTuple):
+    """What a cut-point model computes for ``[B, P]`` windows of n items.
+
+    ``interests`` ``[B, P, n, s, D]``: the s interests after each item of each window
+    (``[B, P, 1, s, D]``: after its last real item alone, with ``last_only``); ``items``
+    ``[B, P, n, D]``: the LLM recommender's states at the item tokens, each read as the next-item
+    prediction (HLLM's readout; None with ``last_only``); ``history`` ``[B, L, D]``: the long-history
+    branch's causal state at every position of the rows, in the item space (None where the model
+    has no such branch or does not read it out)."""
+
+    interests: torch.Tensor
+    items: torch.Tensor | None = None
+    history: torch.Tensor | None = None
+
+
+def next_item_loss(
+    loss: NextItemLoss,
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    embed_items,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """The next-item loss of ``queries`` ``[P, D]`` with ``positives`` ``[P]`` under the run's
+    ``loss``: a multi-interest loss (DMIL) given one interest and one target per example is
+    InfoNCE against the next item, which is what a next-item loss computes."""
+    if getattr(loss, "multi_interest", False):
+        return loss(queries[:, None], positives[:, None], embed_items, generator)
+    return loss(queries, positives, embed_items, generator)
+
+
 class CutPointModel(TextItemsModel, SequentialRecommender):
     """A model whose user state is ``[long-history summary ; recent window]`` read by the LLM
     recommender, emitting ``s`` interests after every item of the window.
 
-    Subclasses implement ``interests(items, starts, last_only) -> [B, P, n, s, D]`` (the
-    interests at each cut of the windows ``items[start : start + n]``; with ``last_only``, at its
-    last real item alone, ``[B, P, 1, s, D]``) and set ``recent`` (n) and ``train_windows``.
-    Scores are cosines (the paper's; the evaluator takes the best interest)."""
+    Built from a config with ``items`` (a ``TextItemsConfig``), ``llm`` (an
+    ``LLMRecommenderConfig``), ``windows`` and ``train_windows``; subclasses implement
+    ``window_states(items, starts, last_only) -> WindowStates``. Scores are cosines (the paper's;
+    the evaluator takes the best interest)."""
 
     similarity = "cosine"
-    recent: int
-    train_windows: int
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """``[B, L]`` sequences (right-padded) and ``[B, P]`` window starts -> ``[B, P, n, s, D]``;
-        slot ``i`` of a window is the user state after item ``start + i`` and reads nothing later.
-        ``last_only``: only the state after each window's last real item, ``[B, P, 1, s, D]``, at
-        the cost of one state (``LLMRecommender``'s ``last_only``)."""
+    def __init__(self, config, inputs: ModelInputs, name: str) -> None:
+        super().__init__(inputs)
+        self.config = config
+        self.recent = config.llm.recent
+        self.llm = LLMRecommender(config.llm)
+        self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, name)
+
+    def window_states(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> WindowStates:
+        """``[B, L]`` sequences (right-padded) and ``[B, P]`` window starts -> ``WindowStates``;
+        slot ``i`` of a window is the user state after item ``start + i`` and reads nothing later."""
         raise NotImplementedError
 
     def user_embeddings(
@@ -78,7 +143,16 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
         """``[B, s, D]``: the interests after each user's whole history (its last n items as
         the recent window). Only that state is computed: serving never needs the window's others."""
         starts = (lengths - self.recent).clamp(min=0)
-        return self.interests(items, starts[:, None], last_only=True)[:, 0, 0]
+        return self.window_states(items, starts[:, None], last_only=True).interests[:, 0, 0]
+
+    def training_windows(
+        self, lengths: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(starts, spans)`` ``[B, P]`` of the windows one step trains (``windows`` setting)."""
+        if self.config.windows == "tile":
+            return tile_windows(lengths, self.recent, generator)
+        starts = sample_windows(lengths, self.config.train_windows, self.recent, generator)
+        return starts, torch.full_like(starts, self.recent)
 
     def training_loss(
         self,
@@ -88,22 +162,43 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
         loss: NextItemLoss,
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, int]:
-        """The loss at every cut of ``train_windows`` random windows of each row, with the next
-        ``loss.window`` items after each cut as its targets, and the number of targets.
+        """The loss at every cut of the training windows of each row, with the next
+        ``loss.window`` items after each cut as its targets, and the number of cuts trained.
 
         A multi-interest loss (DMIL) takes the interests and target windows as they are; a
-        next-item loss takes a single interest and the first target of each cut."""
+        next-item loss takes a single interest and the first target of each cut. The auxiliary
+        next-item losses (``llm.next_item_weight`` at the item tokens, ``lightweight.
+        next_item_weight`` at the long-history branch's states) are added with their weights;
+        at weight 0 they are not computed."""
         with self.batch_scope():
-            starts = sample_windows((items != 0).sum(1), self.train_windows, self.recent, generator)
-            window = window_targets(targets, starts, self.recent, getattr(loss, "window", 1)).flatten(0, 2)
-            interests = self.interests(items, starts).flatten(0, 2)
-            keep = window[:, 0] > 0  # a cut with a next item (real cuts only: padding has none)
-            interests, window = interests[keep], window[keep]
+            starts, spans = self.training_windows((items != 0).sum(1), generator)
+            window = window_targets(targets, starts, self.recent, getattr(loss, "window", 1))
+            # A slot past its window's span belongs to the next window: trained there, not here.
+            window = window * (torch.arange(self.recent, device=items.device) < spans[..., None])[..., None]
+            states = self.window_states(items, starts)
+            keep = window[..., 0] > 0  # a cut with a next item (real cuts only: padding has none)
+            interests, window = states.interests[keep], window[keep]
             if getattr(loss, "multi_interest", False):
-                return loss(interests, window, self.embed_items, generator), int((window > 0).sum())
-            if interests.shape[1] != 1:
+                total = loss(interests, window, self.embed_items, generator)
+            elif interests.shape[1] != 1:
                 raise ConfigError(
                     f"train.loss {type(loss).__name__} trains a single interest, the model has "
                     f"{interests.shape[1]}: set llm.interests: 1 or train.loss.name: dmil"
                 )
-            return loss(interests[:, 0], window[:, 0], self.embed_items, generator), int(keep.sum())
+            else:
+                total = loss(interests[:, 0], window[:, 0], self.embed_items, generator)
+            item_weight = self.config.llm.next_item_weight
+            if item_weight and states.items is not None:
+                total = total + item_weight * next_item_loss(loss, states.items[keep], window[:, 0],
+                                                             self.embed_items, generator)
+            history_weight = self.history_loss_weight
+            if history_weight and states.history is not None:
+                trained = targets > 0
+                total = total + history_weight * next_item_loss(loss, states.history[trained], targets[trained],
+                                                                self.embed_items, generator)
+            return total, int(keep.sum())
+
+    @property
+    def history_loss_weight(self) -> float:
+        """The weight of the long-history branch's next-item loss (0: none, or no branch)."""
+        return 0.0

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hymirec.models.hymirec.config import LightweightConfig
-from hymirec.models.layers import SequenceInput, causal_attention_mask
+from hymirec.models.layers import SequenceInput, causal_attention_mask, item_table, lookup
 from hymirec.models.sasrec import Block
 
 
@@ -57,16 +57,27 @@ class LightweightRecommender(nn.Module):
     def __init__(self, config: LightweightConfig, n_items: int, max_len: int, in_dim: int) -> None:
         super().__init__()
         self.proj = nn.Linear(in_dim, config.dim)
+        self.ids = item_table(n_items, config.dim) if config.item_ids == "own" else None
         self.input = SequenceInput(n_items, max_len, config.dim, config.dropout, own_table=False)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.ln_final = nn.LayerNorm(config.dim)
         self.readout = CoarseQueries(config)
 
-    def forward(self, items: torch.Tensor, vectors: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, items: torch.Tensor, vectors: torch.Tensor, cuts: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``items`` ``[B, L]`` ids (right-padded), ``vectors`` ``[B, L, in_dim]`` their decoded
-        history vectors, ``cuts`` ``[B, P]`` -> coarse interests ``[B, P, c, dim]``."""
+        history vectors, ``cuts`` ``[B, P]``, ``extra`` ``[B, L, dim]`` added to the input (the
+        model's own item vectors, projected, with ``item_ids: shared``) -> the causal states
+        ``[B, L, dim]`` and the coarse interests ``[B, P, c, dim]``."""
         mask = causal_attention_mask(items)
-        x = self.input(items, self.proj(vectors))
+        x = self.proj(vectors)
+        if self.ids is not None:
+            x = x + lookup(self.ids.weight, items)
+        if extra is not None:
+            x = x + extra
+        x = self.input(items, x)
         for block in self.blocks:
             x = block(x, mask)
-        return self.readout(self.ln_final(x), cuts)
+        x = self.ln_final(x)
+        return x, self.readout(x, cuts)

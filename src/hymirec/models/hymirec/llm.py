@@ -62,7 +62,7 @@ def window_layout(
 
 class LLMRecommender(nn.Module):
     """Prefix vectors + a window of item vectors -> ``[N, n, s, hidden]`` interests (or only the
-    last state's, ``last_only``)."""
+    last state's, ``last_only``) and ``[N, n, hidden]`` item-token states."""
 
     def __init__(self, config: LLMRecommenderConfig) -> None:
         super().__init__()
@@ -74,9 +74,18 @@ class LLMRecommender(nn.Module):
         self.model.get_input_embeddings().requires_grad_(False)
         if not config.trainable:
             self.model.requires_grad_(False)
-        self.queries = nn.Parameter(torch.randn(config.interests, self.hidden_size) * 0.02)
+        set_attention_dropout(self.model, config.attention_dropout)
+        self.queries = None
+        if config.readout == "query":
+            self.queries = nn.Parameter(initial_queries(config, self.hidden_size))
         self.indicator = nn.Parameter(torch.randn(1, self.hidden_size) * 0.02) if config.indicator else None
+        self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.hidden_size, self.hidden_size)
+
+    @property
+    def query_tokens(self) -> int:
+        """Query tokens after each item: s with the query readout, none with the item readout."""
+        return 0 if self.queries is None else self.config.interests
 
     def forward(
         self,
@@ -85,26 +94,46 @@ class LLMRecommender(nn.Module):
         recent: torch.Tensor,
         recent_mask: torch.Tensor,
         last_only: bool = False,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``prefix`` ``[N, c, H]`` with ``prefix_mask`` ``[N, c]`` (None: no prefix), ``recent``
         ``[N, n, H]`` item vectors with ``recent_mask`` ``[N, n]`` (real items first, at least
-        one with ``last_only``) -> ``[N, n, s, H]``: the interests after each item of the window;
-        with ``last_only`` ``[N, 1, s, H]``: those after its last real item alone."""
+        one with ``last_only``) -> ``(interests, items)``: ``[N, n, s, H]`` the interests after each
+        item of the window and ``[N, n, H]`` the item tokens' states; with ``last_only``
+        ``([N, 1, s, H], None)``: the interests after its last real item alone.
+
+        A window with no real item (a tiling's unused slot) is not run: its outputs are zeros."""
+        live = recent_mask.any(1)
+        if last_only or bool(live.all()):
+            return self._run(prefix, prefix_mask, recent, recent_mask, last_only)
+        interests = recent.new_zeros(len(recent), recent.shape[1], self.config.interests, self.hidden_size,
+                                     dtype=torch.float32)
+        items = recent.new_zeros(len(recent), recent.shape[1], self.hidden_size, dtype=torch.float32)
+        if live.any():
+            part = self._run(None if prefix is None else prefix[live], None if prefix is None else prefix_mask[live],
+                             recent[live], recent_mask[live], False)
+            interests, items = interests.index_put((live,), part[0]), items.index_put((live,), part[1])
+        return interests, items
+
+    def _run(self, prefix, prefix_mask, recent, recent_mask, last_only):
         count, n, hidden = recent.shape
-        s = self.config.interests
+        s = self.query_tokens
         if last_only:
             last = recent_mask.sum(1) - 1  # the last real item of each window
-            queries = self.queries.expand(count, s, hidden)
-            if self.config.query_offset:
-                queries = queries + recent[torch.arange(count, device=recent.device), last][:, None]
-            body = torch.cat([recent, queries.to(recent.dtype)], 1)
-            body_mask = torch.cat([recent_mask, recent_mask.new_ones(count, s)], 1)
+            body, body_mask = recent, recent_mask
+            if s:
+                queries = self.queries.expand(count, s, hidden)
+                if self.config.query_offset:
+                    queries = queries + recent[torch.arange(count, device=recent.device), last][:, None]
+                body = torch.cat([recent, queries.to(recent.dtype)], 1)
+                body_mask = torch.cat([recent_mask, recent_mask.new_ones(count, s)], 1)
         else:
-            queries = self.queries.expand(count, n, s, hidden)
-            if self.config.query_offset:
-                queries = queries + recent[:, :, None]
-            body = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
-            body_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
+            body, body_mask = recent, recent_mask
+            if s:
+                queries = self.queries.expand(count, n, s, hidden)
+                if self.config.query_offset:
+                    queries = queries + recent[:, :, None]
+                body = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
+                body_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
         parts, masks = [], []
         if prefix is not None:
             parts.append(prefix)
@@ -112,14 +141,14 @@ class LLMRecommender(nn.Module):
         if self.indicator is not None:
             parts.append(self.indicator.expand(count, 1, hidden))
             masks.append(recent_mask.new_ones(count, 1))
-        tokens = torch.cat([*parts, body], 1)
+        tokens = self.dropout(torch.cat([*parts, body], 1))
         real = torch.cat([*masks, body_mask], 1).bool()
         if last_only:
             total = tokens.shape[1]
             allowed = torch.ones(total, total, dtype=torch.bool, device=tokens.device).tril()
             # The queries sit right after the last real item: padding items shift them back.
             index = torch.arange(total, device=tokens.device)
-            positions = index - (n - 1 - last)[:, None] * (index >= total - s)
+            positions = index - (n - 1 - last)[:, None] * (index >= total - s) if s else index.expand(count, -1)
         else:
             allowed, positions = window_layout(0 if prefix is None else prefix.shape[1], self.indicator is not None, n,
                                                s, tokens.device)
@@ -132,10 +161,14 @@ class LLMRecommender(nn.Module):
         hidden_states = self.model(inputs_embeds=tokens.to(dtype), attention_mask=mask,
                                    position_ids=positions).last_hidden_state
         if last_only:
-            out = hidden_states[:, None, -s:]
-        else:
-            out = hidden_states[:, -body.shape[1]:].view(count, n, 1 + s, hidden)[:, :, 1:]
-        return self.head(out.float())
+            if s:
+                return self.head(hidden_states[:, None, -s:].float()), None
+            at_last = hidden_states[torch.arange(count, device=tokens.device), tokens.shape[1] - n + last]
+            return self.head(at_last[:, None, None].float()), None
+        groups = hidden_states[:, -body.shape[1]:].view(count, n, 1 + s, hidden)
+        items = self.head(groups[:, :, 0].float())
+        interests = self.head(groups[:, :, 1:].float()) if s else items[:, :, None]
+        return interests, items
 
     def train(self, mode: bool = True) -> "LLMRecommender":
         super().train(mode)
@@ -143,3 +176,23 @@ class LLMRecommender(nn.Module):
         if not self.config.trainable:
             self.model.eval()
         return self
+
+
+def initial_queries(config: LLMRecommenderConfig, hidden: int) -> torch.Tensor:
+    """``[s, hidden]`` starting queries: orthogonal rows (``query_init: orthogonal``) or i.i.d.
+    normal entries, each entry of about ``query_scale``."""
+    if config.query_init == "normal":
+        return torch.randn(config.interests, hidden) * config.query_scale
+    rows = torch.empty(config.interests, hidden)
+    nn.init.orthogonal_(rows)  # unit rows (s <= hidden)
+    return rows * config.query_scale * hidden**0.5
+
+
+def set_attention_dropout(model: nn.Module, p: float) -> None:
+    """Attention dropout ``p`` in every attention module of a Hugging Face model that reads it
+    from its ``attention_dropout`` attribute (Llama and its kin), and in its config."""
+    if hasattr(model, "config"):
+        model.config.attention_dropout = p
+    for module in model.modules():
+        if hasattr(module, "attention_dropout") and isinstance(module.attention_dropout, float):
+            module.attention_dropout = p

@@ -12,12 +12,12 @@ For a user state (the history up to some item):
 3. an item's score is its best cosine over the s interests (the shared evaluator's max).
 
 Item vectors are the stage-1 export (``items.vectors``), frozen, projected to the LLM's width,
-optionally plus a learnable ID embedding (``items.item_ids``). Training draws ``train_windows``
-windows of n items from each training sequence per step; every item of a window is a user state
-(``models.hymirec.cuts``), and the interests after it with its next ``w`` items
-(``train.loss.window``) go to the loss: DMIL (``train.loss.name: dmil``) clusters and matches
-them; a next-item loss trains a single interest (``llm.interests: 1``) on the next item, the
-paper's "w/o DMIL" ablation.
+optionally plus a learnable ID embedding (``items.item_ids``). Training cuts each training
+sequence into windows of n items (``models.hymirec.cuts``: by default every position once per
+epoch); every item of a window is a user state, and the interests after it with its next ``w``
+items (``train.loss.window``) go to the loss: DMIL (``train.loss.name: dmil``) clusters and
+matches them; a next-item loss trains a single interest (``llm.interests: 1``) on the next item,
+the paper's "w/o DMIL" ablation.
 
 Where this departs from the paper (which does not pin these down): the lightweight recommender
 reads the history *before* the recent window (the LLM reads the window), encodes it causally
@@ -33,45 +33,52 @@ from torch import nn
 
 from hymirec.models.base import ModelInputs
 from hymirec.models.hymirec.config import HyMiRecConfig
-from hymirec.models.hymirec.cuts import CutPointModel, gather_positions
+from hymirec.models.hymirec.cuts import CutPointModel, WindowStates, gather_positions
 from hymirec.models.hymirec.history import CompressedHistory
 from hymirec.models.hymirec.lightweight import LightweightRecommender
-from hymirec.models.hymirec.llm import LLMRecommender
-from hymirec.models.text_items import TextItemEmbedder
 
 
 class HyMiRec(CutPointModel):
     """Compressed long history -> lightweight recommender -> LLM recommender -> s interests."""
 
-    def __init__(self, config: HyMiRecConfig, inputs: ModelInputs) -> None:
-        super().__init__(inputs)
-        self.config = config
-        self.recent = config.llm.recent
-        self.train_windows = config.train_windows
-        self.llm = LLMRecommender(config.llm)
-        hidden = self.llm.hidden_size
-        self.items = TextItemEmbedder(config.items, inputs, hidden, "hymirec")
-        self.history = self.lightweight = self.coarse_proj = None
-        if config.lightweight.enabled:
-            self.history = CompressedHistory(config.history, self.items.text)
-            self.lightweight = LightweightRecommender(config.lightweight, inputs.n_items, inputs.max_len,
-                                                      self.history.dim)
-            self.coarse_proj = nn.Linear(config.lightweight.dim, hidden)
+    config: HyMiRecConfig
 
-    def interests(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """``[B, L]`` sequences and ``[B, P]`` window starts -> ``[B, P, n, s, D]`` (``[B, P, 1, s, D]``
-        with ``last_only``)."""
+    def __init__(self, config: HyMiRecConfig, inputs: ModelInputs) -> None:
+        super().__init__(config, inputs, "hymirec")
+        hidden = self.llm.hidden_size
+        light = config.lightweight
+        self.history = self.lightweight = self.coarse_proj = self.shared_ids = self.history_head = None
+        if light.enabled:
+            self.history = CompressedHistory(config.history, self.items.text)
+            self.lightweight = LightweightRecommender(light, inputs.n_items, inputs.max_len, self.history.dim)
+            self.coarse_proj = nn.Linear(light.dim, hidden)
+            if light.item_ids == "shared":
+                self.shared_ids = nn.Linear(hidden, light.dim)
+            if light.next_item_weight:
+                self.history_head = nn.Linear(light.dim, hidden)
+
+    def window_states(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> WindowStates:
+        """``[B, L]`` sequences and ``[B, P]`` window starts -> ``WindowStates`` (``history``: the
+        lightweight recommender's causal states when its next-item loss is on)."""
         batch, count = starts.shape
         recent = gather_positions(items, starts, self.recent)
-        prefix = prefix_mask = None
+        prefix = prefix_mask = history = None
         if self.lightweight is not None:
             # The long history of a window is everything before it.
-            coarse = self.lightweight(items, self.history(items), starts)
+            shared = None if self.shared_ids is None else self.shared_ids(self.embed_items(items))
+            hidden, coarse = self.lightweight(items, self.history(items), starts, shared)
             prefix = self.coarse_proj(coarse).flatten(0, 1)
             prefix_mask = (starts > 0)[..., None].expand(*coarse.shape[:3]).flatten(0, 1)
-        out = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1), (recent != 0).flatten(0, 1),
-                       last_only)
-        return out.view(batch, count, *out.shape[1:])
+            if self.history_head is not None and not last_only:
+                history = self.history_head(hidden)
+        out, at_items = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1),
+                                 (recent != 0).flatten(0, 1), last_only)
+        return WindowStates(out.view(batch, count, *out.shape[1:]),
+                            None if at_items is None else at_items.view(batch, count, *at_items.shape[1:]), history)
+
+    @property
+    def history_loss_weight(self) -> float:
+        return self.config.lightweight.next_item_weight if self.lightweight is not None else 0.0
 
     @property
     def history_bytes_per_item(self) -> int:
