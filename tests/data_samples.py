@@ -1,10 +1,15 @@
 """A few MovieLens-100K rows in both raw layouts (GroupLens and RecBole), written by hand in the
 real files' formats, including their quirks: a title with two parenthesised groups, a ``(V)``
 suffix after the year, a release date whose year differs from the title's, the ``unknown`` movie
-(RecBole: ``unkonwn``), a latin-1 title, and users with several ratings at one timestamp."""
+(RecBole: ``unkonwn``), a latin-1 title, and users with several ratings at one timestamp.
+
+Also a few MovieLens-latest-small rows (``ratings.csv``, ``movies.csv``) with that release's
+quirks: CRLF line ends, quoted titles holding commas, titles without a year or with a year range,
+``(no genres listed)``, a movie nobody rated, half-star ratings and ties in time."""
 
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -89,4 +94,83 @@ def write_grouplens_zip(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name in ("u.data", "u.item"):
             zf.write(source / name, f"ml-100k/{name}")
+    return path
+
+
+# --- MovieLens-latest-small -------------------------------------------------------------------
+
+# movieId, title, genres (movies.csv order)
+LATEST_MOVIES = [
+    (1, "Toy Story (1995)", "Adventure|Animation|Children|Comedy|Fantasy"),
+    (5, "Father of the Bride Part II (1995)", "Comedy"),  # rated by nobody
+    (11, "American President, The (1995)", "Comedy|Drama|Romance"),
+    (29, "City of Lost Children, The (Cité des enfants perdus, La) (1995)",
+     "Adventure|Drama|Fantasy|Mystery|Sci-Fi"),
+    (40697, "Babylon 5", "Sci-Fi"),
+    (143410, "Hyena Road", "(no genres listed)"),
+    (171749, "Death Note: Desu nôto (2006–2007)", "(no genres listed)"),
+]  # fmt: skip
+
+# userId, movieId, rating, timestamp in ratings.csv order: ties within users 1 and 2, time
+# going backwards within user 1.
+LATEST_RATINGS = [
+    (1, 29, "5.0", 964982703),
+    (1, 1, "4.0", 964982703),
+    (1, 11, "3.5", 964981247),
+    (2, 40697, "4.5", 1445714835),
+    (2, 1, "0.5", 1445714835),
+    (3, 143410, "2.0", 1306463578),
+    (3, 171749, "3.0", 1306463600),
+]
+
+LATEST_EXPECTED_TEXT = {
+    1: ("Toy Story", "1995", "Adventure, Animation, Children, Comedy, Fantasy"),
+    5: ("Father of the Bride Part II", "1995", "Comedy"),
+    11: ("American President, The", "1995", "Comedy, Drama, Romance"),
+    29: ("City of Lost Children, The (Cité des enfants perdus, La)", "1995",
+         "Adventure, Drama, Fantasy, Mystery, Sci-Fi"),
+    40697: ("Babylon 5", "", "Sci-Fi"),
+    143410: ("Hyena Road", "", "(no genres listed)"),
+    171749: ("Death Note: Desu nôto (2006–2007)", "", "(no genres listed)"),
+}  # fmt: skip
+
+LATEST_RATINGS_CSV = "userId,movieId,rating,timestamp\r\n" + "".join(
+    f"{u},{i},{r},{t}\r\n" for u, i, r, t in LATEST_RATINGS
+)
+LATEST_MOVIES_CSV = "movieId,title,genres\r\n" + "".join(
+    f'{i},"{title}",{genres}\r\n' if "," in title else f"{i},{title},{genres}\r\n"
+    for i, title, genres in LATEST_MOVIES
+)
+
+
+def write_ml_latest(folder: Path, *, gz: bool = False) -> Path:
+    """``ratings.csv`` + ``movies.csv`` (UTF-8; ``.csv.gz`` with ``gz``) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("ratings.csv", LATEST_RATINGS_CSV), ("movies.csv", LATEST_MOVIES_CSV)):
+        data = text.encode("utf-8")
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
+def write_ml_latest_zip(path: Path) -> Path:
+    """A zip laid out like GroupLens' ``ml-latest-small.zip`` (files under ``ml-latest-small/``)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ml-latest-small/README.txt", "a sample")
+        zf.writestr("ml-latest-small/ratings.csv", LATEST_RATINGS_CSV.encode("utf-8"))
+        zf.writestr("ml-latest-small/movies.csv", LATEST_MOVIES_CSV.encode("utf-8"))
+    return path
+
+
+def write_mlba_wheel(path: Path) -> Path:
+    """A zip laid out like the ``mlba==2.0.5`` wheel (gzipped CSVs under ``mlba/csvFiles/``)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mlba/__init__.py", "")
+        for member, text in (
+            ("MovieLensRatings.csv.gz", LATEST_RATINGS_CSV),
+            ("MovieLensMovies.csv.gz", LATEST_MOVIES_CSV),
+        ):
+            zf.writestr(f"mlba/csvFiles/{member}", gzip.compress(text.encode("utf-8"), mtime=0))
     return path

@@ -2,7 +2,13 @@ import argparse
 import json
 
 import pytest
-from data_samples import write_grouplens, write_grouplens_zip, write_recbole
+from data_samples import (
+    write_grouplens,
+    write_grouplens_zip,
+    write_ml_latest,
+    write_ml_latest_zip,
+    write_recbole,
+)
 
 from hymirec.data.cli import register
 from hymirec.data.dataset import DataError, InteractionDataset
@@ -17,14 +23,27 @@ def run(argv, capsys):
     return code, capsys.readouterr().out
 
 
-def test_fetch(tmp_path, capsys):
-    url = write_grouplens_zip(tmp_path / "ml-100k.zip").as_uri()
-    code, out = run(
-        ["data", "fetch", "movielens-100k", "--data-dir", str(tmp_path / "d"), "--url", url], capsys
-    )
+@pytest.mark.parametrize(
+    "name, write_zip",
+    [("movielens-100k", write_grouplens_zip), ("movielens-small", write_ml_latest_zip)],
+)
+def test_fetch(tmp_path, capsys, name, write_zip):
+    url = write_zip(tmp_path / "archive.zip").as_uri()
+    code, out = run(["data", "fetch", name, "--data-dir", str(tmp_path / "d"), "--url", url], capsys)
     assert code == 0
-    assert f"saved movielens-100k to {tmp_path / 'd' / 'movielens-100k'}" in out
+    assert f"saved {name} to {tmp_path / 'd' / name}" in out
     assert "| users " in out
+
+
+def test_load_movielens_small_is_named_after_its_format(tmp_path, capsys):
+    write_ml_latest(tmp_path / "src", gz=True)
+    argv = ["data", "load", "movielens-small", "--path", str(tmp_path / "src"), "--data-dir", str(tmp_path)]
+    code, out = run(argv, capsys)
+    assert code == 0
+    assert f"saved movielens-small to {tmp_path / 'movielens-small'}" in out
+    assert InteractionDataset.load(tmp_path / "movielens-small").n_users == 3
+    with pytest.raises(DataError, match="load hllm-csv needs --name"):
+        run(["data", "load", "hllm-csv", "--data-dir", str(tmp_path)], capsys)
 
 
 @pytest.mark.parametrize("layout", [write_grouplens, write_recbole])

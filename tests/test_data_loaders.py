@@ -3,18 +3,32 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from data_samples import EXPECTED_TEXT, MOVIES, RATINGS, write_grouplens, write_recbole
+from data_samples import (
+    EXPECTED_TEXT,
+    LATEST_EXPECTED_TEXT,
+    LATEST_MOVIES,
+    LATEST_RATINGS,
+    MOVIES,
+    RATINGS,
+    write_grouplens,
+    write_ml_latest,
+    write_recbole,
+)
 
+from hymirec.data import paths
 from hymirec.data.dataset import DataError
+from hymirec.data.fetch import ML_SMALL, cached_raw_files
 from hymirec.data.loaders import (
     LoadOptions,
     load_hllm_csv,
     load_movielens_1m,
     load_movielens_100k,
+    load_movielens_latest,
     load_recbole,
 )
 from hymirec.data.loaders.movielens import split_title
 from hymirec.data.loaders.table import read_delimited
+from hymirec.data.split import build_sequences
 
 
 def write(path, text, encoding="utf-8"):
@@ -128,6 +142,76 @@ def test_ml1m_wrong_field_count(tmp_path):
     write(tmp_path / "movies.dat", "1::A (1995)::Drama\n2::B (1996)::Drama\n")
     with raises_at(f"{tmp_path / 'ratings.dat'}:2: expected 4 fields"):
         load_movielens_1m(tmp_path)
+
+
+# --- MovieLens latest (ml-latest-small) ----------------------------------------------------------
+
+
+def test_ml_latest_text_fields_ids_and_tie_order(tmp_path):
+    ds = load_movielens_latest(write_ml_latest(tmp_path))
+    assert ds.name == "movielens-small"
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (3, 7, 7)
+    assert ds.text_fields == ["title", "year", "genres"]
+    assert ds.repairs == {}
+    # Every movie of movies.csv is an item, in file order; the unrated movie 5 stays a candidate.
+    assert list(ds.items["raw_id"]) == [str(m[0]) for m in LATEST_MOVIES]
+    items = ds.items.set_index("raw_id")
+    for raw, expected in LATEST_EXPECTED_TEXT.items():
+        assert tuple(items.loc[str(raw), ["title", "year", "genres"]]) == expected
+    # Every rating (0.5 included) is an interaction; rows keep ratings.csv order.
+    raw_item = dict(zip(ds.items["item"], ds.items["raw_id"]))
+    raw_user = dict(zip(ds.users["user"], ds.users["raw_id"]))
+    rows = [
+        (int(raw_user[u]), int(raw_item[i]), t)
+        for u, i, t in ds.interactions.itertuples(index=False)
+    ]
+    assert rows == [(u, i, t) for u, i, _, t in LATEST_RATINGS]
+    # Sorted by time per user, equal timestamps keep their file order (29 before 1).
+    sequences = build_sequences(ds)
+    first_user, _ = sequences.user(1)
+    assert [int(raw_item[i]) for i in first_user] == [11, 29, 1]
+    second_user, _ = sequences.user(2)
+    assert [int(raw_item[i]) for i in second_user] == [40697, 1]
+
+
+def test_ml_latest_gzipped_or_in_the_archive_subfolder(tmp_path):
+    plain = load_movielens_latest(write_ml_latest(tmp_path / "plain"))
+    write_ml_latest(tmp_path / "unzipped" / "ml-latest-small")
+    for folder in (write_ml_latest(tmp_path / "gz", gz=True), tmp_path / "unzipped"):
+        other = load_movielens_latest(folder)
+        for name in ("interactions", "items", "users"):
+            pd.testing.assert_frame_equal(getattr(plain, name), getattr(other, name))
+
+
+def test_ml_latest_missing_column(tmp_path):
+    folder = write_ml_latest(tmp_path)
+    write(folder / "ratings.csv", "userId,movieId,rating\n1,1,4.0\n")
+    with raises_at(f"{folder / 'ratings.csv'}:1: missing column(s) ['timestamp']"):
+        load_movielens_latest(folder)
+
+
+def test_ml_latest_non_integer_user_id(tmp_path):
+    folder = write_ml_latest(tmp_path)
+    write(folder / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,5\nu7,1,3.0,6\n")
+    with raises_at(f"{folder / 'ratings.csv'}:3: userId 'u7' is not an integer"):
+        load_movielens_latest(folder)
+
+
+def test_ml_latest_folder_without_files(tmp_path):
+    with pytest.raises(DataError, match="ratings.csv \\+ movies.csv"):
+        load_movielens_latest(tmp_path)
+
+
+def test_ml_latest_small_real_data():
+    """The real ml-latest-small: runs only where ``hymirec data fetch movielens-small`` has
+    cached its raw files in the shared data directory (nothing is downloaded here)."""
+    raw = paths.raw_path(ML_SMALL)
+    if not cached_raw_files(raw):
+        pytest.skip(f"no verified MovieLens-latest-small files in {raw}")
+    ds = load_movielens_latest(raw)
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (610, 9742, 100_836)
+    assert ds.interactions["item"].nunique() == 9724
+    assert tuple(ds.items.loc[0, ["title", "year"]]) == ("Toy Story", "1995")
 
 
 # --- HLLM / PixelRec CSV -----------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """``hymirec data``: fetch, load, generate and inspect datasets.
 
     hymirec data fetch movielens-100k
+    hymirec data fetch movielens-small
     hymirec data load movielens-1m --path ~/ml-1m --name ml1m
+    hymirec data load movielens-small --path ~/ml-latest-small
     hymirec data load hllm-csv --interactions Pixel200K.csv --items items.csv --name pixel200k
     hymirec data load recbole --path dataset/ml-100k/ml-100k --name ml100k-recbole
     hymirec data synthetic --name syn --users 10000 --items 100000 --clusters 50 --seed 0
@@ -18,18 +20,28 @@ from pathlib import Path
 
 from hymirec.data import paths
 from hymirec.data.dataset import DataError, InteractionDataset
-from hymirec.data.fetch import FETCHERS, GROUPLENS_ML100K_URL, fetch, load_dataset, save_dataset
+from hymirec.data.fetch import FETCHERS, fetch, load_dataset, save_dataset
 from hymirec.data.loaders import (
     LoadOptions,
     load_hllm_csv,
     load_movielens_1m,
     load_movielens_100k,
+    load_movielens_latest,
     load_recbole,
 )
 from hymirec.data.stats import dataset_stats, format_stats
 from hymirec.data.synthetic import generate_synthetic
 
-FORMATS = ("movielens-100k", "movielens-1m", "hllm-csv", "recbole")
+# FORMAT: its loader, called as loader(path, name=..., options=...) (hllm-csv takes two files).
+PATH_LOADERS = {
+    "movielens-100k": load_movielens_100k,
+    "movielens-1m": load_movielens_1m,
+    "movielens-small": load_movielens_latest,  # any ml-latest(-small) release
+    "recbole": load_recbole,
+}
+FORMATS = (*PATH_LOADERS, "hllm-csv")
+# Formats whose dataset name defaults to the format's (one MovieLens release is one dataset).
+NAMED_LIKE_FORMAT = ("movielens-100k", "movielens-1m", "movielens-small")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,15 +63,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", parents=[common], help="download a known dataset and convert it")
     p.add_argument("name", choices=sorted(FETCHERS), metavar="NAME", help=f"one of {sorted(FETCHERS)}")
     p.add_argument("--force", action="store_true", help="download again even if the cache verifies")
-    p.add_argument("--url", default=GROUPLENS_ML100K_URL, help="primary download URL (also file://)")
+    p.add_argument("--url", default=None,
+                   help="primary download URL (also file://; default: the dataset's GroupLens archive)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds before the primary source counts as unreachable")
     p.set_defaults(func=_fetch)
 
     p = sub.add_parser("load", parents=[common], help="convert files in a supported format")
     p.add_argument("format", choices=FORMATS, metavar="FORMAT", help=f"one of {list(FORMATS)}")
-    p.add_argument("--name", required=True, help="dataset name in the data directory")
-    p.add_argument("--path", type=Path, help="folder (MovieLens) or DIR/prefix (RecBole)")
+    p.add_argument("--name", help="dataset name in the data directory (default for the MovieLens "
+                   "formats: the FORMAT; required for the others)")
+    p.add_argument("--path", type=Path, help="folder (MovieLens; movielens-small: ratings.csv + "
+                   "movies.csv of any ml-latest release, plain or .gz) or DIR/prefix (RecBole)")
     p.add_argument("--interactions", type=Path,
                    help="hllm-csv: interactions CSV (item_id,user_id,timestamp)")
     p.add_argument("--items", type=Path, help="hllm-csv: items CSV (item_id + text columns)")
@@ -106,22 +121,20 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     options = LoadOptions(args.on_unknown_item, args.on_duplicate, args.on_missing_text)
+    name = args.name or (args.format if args.format in NAMED_LIKE_FORMAT else None)
+    if name is None:
+        raise DataError(f"load {args.format} needs --name")
     if args.format == "hllm-csv":
         if args.interactions is None or args.items is None:
             raise DataError("load hllm-csv needs --interactions FILE and --items FILE")
         dataset = load_hllm_csv(
-            args.interactions, args.items, name=args.name, text_fields=args.text_fields, options=options
+            args.interactions, args.items, name=name, text_fields=args.text_fields, options=options
         )
     else:
         if args.path is None:
             raise DataError(f"load {args.format} needs --path")
-        loader = {
-            "movielens-100k": load_movielens_100k,
-            "movielens-1m": load_movielens_1m,
-            "recbole": load_recbole,
-        }[args.format]
-        dataset = loader(args.path, name=args.name, options=options)
-    return _report(dataset, save_dataset(dataset, paths.dataset_path(args.name, args.data_dir)))
+        dataset = PATH_LOADERS[args.format](args.path, name=name, options=options)
+    return _report(dataset, save_dataset(dataset, paths.dataset_path(name, args.data_dir)))
 
 
 def _synthetic(args: argparse.Namespace) -> int:

@@ -6,12 +6,15 @@ row) can name the exact ``file:line``. Blank lines are skipped: they carry no ro
 
 Text without quoting is split with Arrow kernels (a million lines in well under a second); only
 CSV text that actually contains quote characters goes through Python's ``csv`` module, which
-handles quoted separators and line breaks and reports where each record starts.
+handles quoted separators and line breaks and reports where each record starts. A file whose name
+ends in ``.gz`` is gunzipped first.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,16 @@ class DelimitedFile:
                 f"the header has {list(self.frame.columns)}"
             )
 
+    def require_integers(self, columns: Sequence[str]) -> None:
+        """Raise ``DataError`` naming the first row whose value in one of ``columns`` is not an
+        integer (surrounding blanks allowed)."""
+        for column in columns:
+            values = self.frame[column]
+            ok = values.str.strip().str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool, na_value=False)
+            if not ok.all():
+                row = int(np.flatnonzero(~ok)[0])
+                raise DataError(f"{self.at(row)}: {column} {values.iat[row]!r} is not an integer")
+
 
 def read_delimited(
     path: str | Path,
@@ -65,13 +78,14 @@ def read_delimited(
     separator and line breaks; ``sep`` must be one character); otherwise each line is split on
     ``sep``, which may be longer than one character (MovieLens-1M's ``::``). A row with the wrong
     number of fields, text that is not valid ``encoding``, or a missing file raises ``DataError``.
+    A ``.gz`` file is gunzipped first (line numbers are those of the uncompressed text).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if quoted and len(sep) != 1:
         raise ValueError("quoted files need a one-character separator")
-    text = _decode(path, path.read_bytes(), encoding).removeprefix("\ufeff")
+    text = _decode(path, _read_bytes(path), encoding).removeprefix("\ufeff")
     if quoted and '"' in text:
         lines, rows = _csv_rows(path, text, sep)
     else:
@@ -99,6 +113,16 @@ def read_delimited(
         for j, name in enumerate(names)
     }
     return DelimitedFile(path, pd.DataFrame(columns), lines.astype(np.int64), header_line)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a valid gzip file ({exc})") from None
 
 
 def _decode(path: Path, data: bytes, encoding: str) -> str:

@@ -1,0 +1,107 @@
+"""Benchmark: HyMiRec reduced to HLLM, then grown back one part at a time (MovieLens-100K).
+
+When a model misses its target, suspect the code before the method: reduce it to a known model
+and check that it matches, then add its parts back and measure what each costs or earns. Every
+arm is ``configs/hymirec_ml100k.yaml`` (text + ID item vectors) with the overrides below, trains
+every training position once per epoch unless it says otherwise (so an epoch is the same ~97k
+next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
+
+- **A (HyMiRec as HLLM)**: 32 recent items, no lightweight recommender, no indicator, one
+  interest read at the item token (``llm.readout: item``), 4 layers, the next-item loss -- HLLM's
+  pairs and readout in HyMiRec's code path. A ≈ HLLM says the shared path is right.
+- **B (A with the earlier sampling)**: rows of 512, windows of n = 20 with drawn ends
+  (``windows: sample``), 5 windows per row and epoch so that an epoch holds about as many pairs
+  as A's. B − A is the cost of that sampling.
+- **C1 (A + the long history)**: rows of 512, the lightweight recommender over the compressed
+  history before each window (its coarse interests and the indicator before the recent items),
+  still one interest at the item token. C1 − A is what the long-history branch adds.
+- **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens and trained by
+  DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
+
+The HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same code and settings,
+3 seeds). Results: ``benchmarks/results/hymirec_reduction.{json,md}``.
+
+    .venv/bin/python benchmarks/hymirec_reduction.py --slots 2 --threads 1 [--variants A B] [--seeds 1 2 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from baselines_ml100k import ROOT, add_variant_arguments, run_variants
+from common import RESULTS, command, machine, write_results
+from table2_ml100k import SPLITS, summarise
+
+NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
+SCHEDULE = ["train.epochs=12", "train.patience=3"]
+A = ["model.items.item_ids=true", "data.max_len=32", "model.llm.recent=32", "model.lightweight.enabled=false",
+     "model.llm.indicator=false", "model.llm.interests=1", "model.llm.readout=item",
+     "model.llm.backbone.num_layers=4", "model.windows=tile", NEXT_ITEM, *SCHEDULE]
+LONG = ["data.max_len=512", "model.lightweight.enabled=true", "model.llm.indicator=true"]
+VARIANTS = {
+    "A: HyMiRec as HLLM": ("hymirec", A),
+    "B: A with the earlier sampling": ("hymirec", [*A, "data.max_len=512", "model.llm.recent=20",
+                                                    "model.windows=sample", "model.train_windows=5"]),
+    "C1: A + long history": ("hymirec", [*A, *LONG]),
+    "C2: full HyMiRec, A's coverage": ("hymirec", [*A, *LONG, "model.llm.interests=2", "model.llm.readout=query",
+                                                    "train.loss={name: dmil, window: 4, temperature: 0.05, "
+                                                    "learnable_temperature: true}"]),
+}
+METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
+REFERENCE = "hllm text+ID"
+
+
+def markdown(variants: dict[str, dict], reference: dict, meta: dict) -> str:
+    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
+    lines = ["## HyMiRec reduced to HLLM and grown back (MovieLens-100K)\n",
+             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over the seeds "
+             "given per row; below each arm, its change against arm A, '(noise)' where smaller than the "
+             "larger seed spread. HLLM text + ID from `table2_ml100k.json` (3 seeds).\n"]
+    base = variants.get("A: HyMiRec as HLLM")
+    for split, title in SPLITS.items():
+        lines += [f"### Test, {title}", "",
+                  "| arm | seeds | valid N@10 | " + " | ".join(short) + " | epochs (best) | s per epoch |",
+                  "|---" * (len(METRICS) + 5) + "|"]
+        for name, s in {"HLLM text+ID": reference, **variants}.items():
+            cells = []
+            for m in METRICS:
+                mine = s[split][m]
+                cell = f"{mine['mean']:.4f} ± {mine['std']:.4f}"
+                if base is not None and s is not base and name != "HLLM text+ID":
+                    ref = base[split][m]
+                    delta = mine["mean"] - ref["mean"]
+                    cell += f"<br>{delta:+.4f}{' (noise)' if abs(delta) < max(mine['std'], ref['std']) else ''}"
+                cells.append(cell)
+            cost = s["cost"]
+            per_epoch = cost["wall_seconds"]["mean"] / max(cost["epochs"]["mean"], 1)
+            valid = s["valid_ndcg@10"]
+            lines.append(f"| {name} | {s['seeds']} | {valid['mean']:.4f} ± {valid['std']:.4f} | " + " | ".join(cells)
+                         + f" | {cost['epochs']['mean']:.1f} | {per_epoch:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="arms trained now (none: rebuild the table from the saved results)")
+    add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "reduction")
+    args = parser.parse_args()
+
+    path = RESULTS / "hymirec_reduction.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    variants, runs = previous.get("variants", {}), previous.get("runs", {})
+    runs.update(run_variants(VARIANTS, args))
+    for name in args.variants:
+        variants[name] = {**summarise(runs[name]), "command": command(), "seeds_run": args.seeds}
+    ordered = {name: variants[name] for name in VARIANTS if name in variants}
+    reference = json.loads((RESULTS / "table2_ml100k.json").read_text())["variants"][REFERENCE]
+    meta = {"machine": machine(), "command": command()}
+    write_results("hymirec_reduction", {"meta": meta, "variants": ordered, "runs": runs},
+                  markdown(ordered, reference, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
