@@ -12,9 +12,13 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
 - **B (A with the earlier sampling)**: rows of 512, windows of n = 20 with drawn ends
   (``windows: sample``), 5 windows per row and epoch so that an epoch holds about as many pairs
   as A's. B − A is the cost of that sampling.
-- **C1 (A + the long history)**: rows of 512, the lightweight recommender over the compressed
+- **A512 (A with rows of 512)**: the same model and windows of 32, but cut from rows of up to 512
+  items (``windows: tile``), so window boundaries move from epoch to epoch (a random phase per
+  row) instead of being the fixed 32-item tiles of A's rows. A512 − A is what moving boundaries
+  alone give; it is the reference for C1.
+- **C1 (A512 + the long history)**: rows of 512, the lightweight recommender over the compressed
   history before each window (its coarse interests and the indicator before the recent items),
-  still one interest at the item token. C1 − A is what the long-history branch adds.
+  still one interest at the item token. C1 − A512 is what the long-history branch adds.
 - **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens and trained by
   DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
 
@@ -43,6 +47,7 @@ VARIANTS = {
     "A: HyMiRec as HLLM": ("hymirec", A),
     "B: A with the earlier sampling": ("hymirec", [*A, "data.max_len=512", "model.llm.recent=20",
                                                     "model.windows=sample", "model.train_windows=5"]),
+    "A512: A on rows of 512": ("hymirec", [*A, "data.max_len=512"]),
     "C1: A + long history": ("hymirec", [*A, *LONG]),
     "C2: full HyMiRec, A's coverage": ("hymirec", [*A, *LONG, "model.llm.interests=2", "model.llm.readout=query",
                                                     "train.loss={name: dmil, window: 4, temperature: 0.05, "

@@ -74,6 +74,17 @@ def test_training_windows_cut_long_sequences_into_max_len_chunks():
     assert [w[2].tolist() for w in windows] == [[8, 9, 10, 11], [4, 5, 6, 7], [2, 3]]
 
 
+def test_a_phase_moves_the_boundaries_before_the_most_recent_window():
+    seq = (np.arange(1, 12), np.arange(1, 12))  # 10 next-item pairs
+    windows = training_windows([seq], max_len=4, phases=np.array([3]))
+    assert [w[0].tolist() for w in windows] == [[7, 8, 9, 10], [4, 5, 6], [1, 2, 3]]
+    assert [w[2].tolist() for w in windows] == [[8, 9, 10, 11], [5, 6, 7], [2, 3, 4]]
+    assert training_windows([seq], 4, np.array([0]))[1][0].tolist() == [3, 4, 5, 6]
+    for phase in range(4):  # every pair exactly once, whatever the phase
+        targets = np.concatenate([w[2] for w in training_windows([seq], 4, np.array([phase]))])
+        assert sorted(targets.tolist()) == list(range(2, 12))
+
+
 def test_pad_right():
     out = pad_right([np.array([1, 2]), np.array([3])])
     assert out.tolist() == [[1, 2], [3, 0]]

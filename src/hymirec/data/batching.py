@@ -7,19 +7,26 @@ import torch
 
 
 def training_windows(
-    sequences: list[tuple[np.ndarray, np.ndarray]], max_len: int
+    sequences: list[tuple[np.ndarray, np.ndarray]], max_len: int, phases: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Cut training sequences into (inputs, timestamps, next-item targets) windows of at most
-    ``max_len`` positions, so that every next-item pair of a long sequence is trained on (the
-    most recent window keeps the most context; earlier windows start their context afresh)."""
+    ``max_len`` positions, so that every next-item pair of a long sequence is trained on exactly
+    once (the most recent window keeps the most context; earlier windows start their context
+    afresh).
+
+    ``phases`` (one per sequence, each in ``0..max_len-1``): after the most recent window, a
+    window of that many positions, then windows of ``max_len`` again; drawn anew each epoch
+    (``data.window_phase: random``) the boundaries, and with them each position's context, move
+    between epochs. ``None`` (or 0): fixed windows of ``max_len`` from the end."""
     windows = []
-    for items, times in sequences:
-        n_pairs = len(items) - 1
-        end = n_pairs
-        while end > 0:
-            start = max(0, end - max_len)
-            windows.append((items[start:end], times[start:end], items[start + 1 : end + 1]))
-            end = start
+    for index, (items, times) in enumerate(sequences):
+        phase = 0 if phases is None else int(phases[index])
+        bounds, step = [len(items) - 1], max_len  # from the number of next-item pairs down to 0
+        while bounds[-1] > 0:
+            bounds.append(max(0, bounds[-1] - step))
+            step = phase if len(bounds) == 2 and phase else max_len
+        windows += [(items[start:end], times[start:end], items[start + 1 : end + 1])
+                    for end, start in zip(bounds, bounds[1:])]
     return windows
 
 

@@ -19,11 +19,17 @@ class DataConfig:
     """Which dataset (a name in the data directory or a canonical dataset folder), how much of
     each history a model reads, and the split's options (``hymirec.data.split``): ``test_window``
     items held out per user for test (1: leave-one-out), and a share ``cold_items`` of the
-    catalogue removed from training (seeded by ``cold_seed``)."""
+    catalogue removed from training (seeded by ``cold_seed``).
+
+    ``window_phase``: how training sequences longer than ``max_len`` are cut into rows
+    (``hymirec.data.batching.training_windows``): ``fixed`` tiles of ``max_len`` from the end, or
+    ``random``: the most recent tile fixed, the boundaries before it moved by a phase drawn per
+    sequence and epoch, so that a position is not always read with the same context."""
 
     dataset: str = "movielens-100k"
     data_dir: str | None = None
     max_len: int = 200
+    window_phase: Literal["fixed", "random"] = "fixed"
     test_window: int = 1
     cold_items: float = 0.0
     cold_seed: int = 0

@@ -116,7 +116,8 @@ class Trainer:
         self.sample_generator = (
             self.generator if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(tc.seed)
         )
-        self.windows = training_windows(split.train_sequences(), config.data.max_len)
+        self.sequences = split.train_sequences()
+        self.windows = training_windows(self.sequences, config.data.max_len)
         self.evaluator = Evaluator(config.eval.ks, config.eval.mask_history, config.eval.batch_size)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
@@ -177,6 +178,14 @@ class Trainer:
         bf16 = self.config.train.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
+    def _cut_rows(self) -> None:
+        """This epoch's training rows: with ``data.window_phase: random``, cut anew with phases
+        drawn from the run's generator (so a resumed run draws the same ones)."""
+        max_len = self.config.data.max_len
+        if self.config.data.window_phase == "random":
+            phases = torch.randint(0, max_len, (len(self.sequences),), generator=self.generator).numpy()
+            self.windows = training_windows(self.sequences, max_len, phases)
+
     def _batches(self):
         order = torch.randperm(len(self.windows), generator=self.generator).tolist()
         bs = self.config.train.batch_size
@@ -188,6 +197,7 @@ class Trainer:
         self.model.train()
         tc = self.config.train
         total, positions, start = 0.0, 0, time.perf_counter()
+        self._cut_rows()
         n_batches = -(-len(self.windows) // tc.batch_size)
         steps_per_epoch = -(-n_batches // tc.grad_accumulation)
         first_step = (epoch - 1) * steps_per_epoch
