@@ -243,3 +243,17 @@ def test_learnable_temperature_gets_a_finite_gradient():
 def test_bad_settings_are_config_errors_naming_the_key(settings, message):
     with pytest.raises(ConfigError, match=message):
         build_loss({"name": "dmil", **settings}, N_ITEMS)
+
+
+def test_next_item_against_its_nearest_interest_adds_to_dmil_and_zero_is_the_paper():
+    torch.manual_seed(0)
+    interests = torch.randn(5, 2, 8, requires_grad=True)
+    table = torch.randn(21, 8)
+    targets = torch.randint(1, 21, (5, 3))
+    embed = lambda ids: table[ids]  # noqa: E731
+    paper = build_loss({"name": "dmil", "window": 3}, 20)(interests, targets, embed)
+    zero = build_loss({"name": "dmil", "window": 3, "next_item_weight": 0.0}, 20)(interests, targets, embed)
+    more = build_loss({"name": "dmil", "window": 3, "next_item_weight": 0.5}, 20)(interests, targets, embed)
+    assert zero.item() == paper.item() and more.item() > paper.item()
+    with pytest.raises(ConfigError, match="next_item_weight"):
+        build_loss({"name": "dmil", "next_item_weight": -1}, 20)

@@ -17,6 +17,10 @@ positives and are never negatives. ``L_total`` averages over the valid targets o
 Only matched pairs carry gradient: an interest that got no target is left alone, which is what
 keeps the interests apart. ``matching: max`` is the ComiRec-style ablation (each target trains its
 most similar interest, no clustering).
+
+``next_item_weight`` (beyond the paper; 0 is the paper's loss) adds the next item's InfoNCE
+against its nearest interest: the interest that scores the next item best at evaluation is then
+trained on it in every example, whichever group the matching gave that item.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from hymirec.training.losses.base import ItemEmbedder, LossConfig, NextItemLoss
-from hymirec.training.losses.matching import Matching, match_targets
+from hymirec.training.losses.matching import Matching, match_targets, nearest_interest
 
 
 @dataclass
@@ -38,6 +42,7 @@ class DMILConfig(LossConfig):
     negatives: int | None = None
     matching: Matching = "hungarian"
     cluster_iters: int = 10
+    next_item_weight: float = 0.0
 
     def validate(self) -> None:
         super().validate()
@@ -52,6 +57,8 @@ class DMILConfig(LossConfig):
             raise ValueError(f"negatives must be >= 1 (or null for the whole catalogue), got {self.negatives}")
         if self.cluster_iters < 1:
             raise ValueError(f"cluster_iters must be >= 1, got {self.cluster_iters}")
+        if not self.next_item_weight >= 0:
+            raise ValueError(f"next_item_weight must be >= 0, got {self.next_item_weight}")
 
 
 class DMILLoss(NextItemLoss):
@@ -87,12 +94,35 @@ class DMILLoss(NextItemLoss):
         if not valid.any():
             return interests.sum() * 0
         matched = match_targets(interests, target_raw, valid, self.config.matching, self.config.cluster_iters)
-
         # From here on one row per valid target; indexing the interests by the match is what
         # confines the gradient to matched pairs.
         example, slot = valid.nonzero(as_tuple=True)
-        r = F.normalize(interests[example, matched[example, slot]], dim=-1)
-        t_raw = target_raw[example, slot]
+        per_target = self._info_nce(interests[example, matched[example, slot]], target_raw[example, slot],
+                                    negative_raw, negatives, targets, valid, example)
+        counts = valid.sum(dim=1)
+        loss = (per_target / counts[example]).sum() / (counts > 0).sum()
+        if self.config.next_item_weight:
+            first = valid[:, 0].nonzero(as_tuple=True)[0]
+            nearest = nearest_interest(interests[first], target_raw[first, :1])[:, 0]
+            next_item = self._info_nce(interests[first, nearest], target_raw[first, 0], negative_raw, negatives,
+                                       targets, valid, first)
+            loss = loss + self.config.next_item_weight * next_item.mean()
+        return loss
+
+    def _info_nce(
+        self,
+        r: torch.Tensor,
+        t_raw: torch.Tensor,
+        negative_raw: torch.Tensor,
+        negatives: torch.Tensor,
+        targets: torch.Tensor,
+        valid: torch.Tensor,
+        example: torch.Tensor,
+    ) -> torch.Tensor:
+        """``[K]`` InfoNCE of interests ``r`` ``[K, D]`` with their targets ``t_raw`` ``[K, D]``
+        against the negatives, each row's own example's (``example`` ``[K]``) other targets and
+        near-duplicates masked."""
+        r = F.normalize(r, dim=-1)
         t, e = F.normalize(t_raw, dim=-1), F.normalize(negative_raw, dim=-1)
         known = ((negatives == targets.unsqueeze(-1)) & valid.unsqueeze(-1)).any(dim=1)  # [P, N]
         mask = known[example]
@@ -103,6 +133,4 @@ class DMILLoss(NextItemLoss):
         # Masking comes after scaling: -inf times a learnable scale has a NaN gradient.
         positive = (r * t).sum(-1, keepdim=True) * scale
         logits = torch.cat([positive, (r @ e.T * scale).masked_fill(mask, -torch.inf)], dim=1)
-        per_target = F.cross_entropy(logits, torch.zeros(len(r), dtype=torch.long, device=r.device), reduction="none")
-        counts = valid.sum(dim=1)
-        return (per_target / counts[example]).sum() / (counts > 0).sum()
+        return F.cross_entropy(logits, torch.zeros(len(r), dtype=torch.long, device=r.device), reduction="none")
