@@ -9,6 +9,9 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
 - **A (HyMiRec as HLLM)**: 32 recent items, no lightweight recommender, no indicator, one
   interest read at the item token (``llm.readout: item``), 4 layers, the next-item loss -- HLLM's
   pairs and readout in HyMiRec's code path. A ≈ HLLM says the shared path is right.
+- **Aq (A read at a query token)**: A with one learnable query token after each item (plus that
+  item's vector, ``query_offset``), the interest read there instead of at the item token -- the
+  readout HyMiRec's interests use. Aq − A is what the query readout alone gives.
 - **B (A with the earlier sampling)**: rows of 512, windows of n = 20 with drawn ends
   (``windows: sample``), 5 windows per row and epoch so that an epoch holds about as many pairs
   as A's. B − A is the cost of that sampling.
@@ -22,10 +25,14 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
 - **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens and trained by
   DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
 
-The HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same code and settings,
-3 seeds). Results: ``benchmarks/results/hymirec_reduction.{json,md}``.
+On MovieLens-100K the HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same
+code and settings, 3 seeds). ``--dataset movielens-small`` runs the arms on MovieLens-latest-small
+(histories 2.5x longer on average, 40 users with 512 or more), where the long-history branch has
+the most to read. Results: ``benchmarks/results/hymirec_reduction[_<dataset>].{json,md}``.
 
     .venv/bin/python benchmarks/hymirec_reduction.py --slots 2 --threads 1 [--variants A B] [--seeds 1 2 3]
+    .venv/bin/python benchmarks/hymirec_reduction.py --dataset movielens-small --variants "A512: A on rows of 512" \
+        "C1: A + long history"
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ A = ["model.items.item_ids=true", "data.max_len=32", "model.llm.recent=32", "mod
 LONG = ["data.max_len=512", "model.lightweight.enabled=true", "model.llm.indicator=true"]
 VARIANTS = {
     "A: HyMiRec as HLLM": ("hymirec", A),
+    "Aq: A read at a query token": ("hymirec", [*A, "model.llm.readout=query"]),
     "B: A with the earlier sampling": ("hymirec", [*A, "data.max_len=512", "model.llm.recent=20",
                                                     "model.windows=sample", "model.train_windows=5"]),
     "A512: A on rows of 512": ("hymirec", [*A, "data.max_len=512"]),
@@ -57,18 +65,20 @@ METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@2
 REFERENCE = "hllm text+ID"
 
 
-def markdown(variants: dict[str, dict], reference: dict, meta: dict) -> str:
+def markdown(variants: dict[str, dict], reference: dict | None, meta: dict) -> str:
     short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
-    lines = ["## HyMiRec reduced to HLLM and grown back (MovieLens-100K)\n",
+    lines = [f"## HyMiRec reduced to HLLM and grown back ({meta['dataset']})\n",
              f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over the seeds "
-             "given per row; below each arm, its change against arm A, '(noise)' where smaller than the "
-             "larger seed spread. HLLM text + ID from `table2_ml100k.json` (3 seeds).\n"]
-    base = variants.get("A: HyMiRec as HLLM")
+             "given per row; below each arm, its change against the first arm in the table, '(noise)' "
+             "where smaller than the larger seed spread."
+             + (" HLLM text + ID from `table2_ml100k.json` (3 seeds)." if reference else "") + "\n"]
+    base = next(iter(variants.values()), None)
+    rows = {"HLLM text+ID": reference, **variants} if reference else variants
     for split, title in SPLITS.items():
         lines += [f"### Test, {title}", "",
                   "| arm | seeds | valid N@10 | " + " | ".join(short) + " | epochs (best) | s per epoch |",
                   "|---" * (len(METRICS) + 5) + "|"]
-        for name, s in {"HLLM text+ID": reference, **variants}.items():
+        for name, s in rows.items():
             cells = []
             for m in METRICS:
                 mine = s[split][m]
@@ -91,20 +101,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
                         help="arms trained now (none: rebuild the table from the saved results)")
+    parser.add_argument("--dataset", default="movielens-100k", help="data.dataset of every arm")
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "reduction")
     args = parser.parse_args()
+    stem = "hymirec_reduction" + ("" if args.dataset == "movielens-100k" else f"_{args.dataset}")
+    if args.dataset != "movielens-100k":
+        args.set.append(f"data.dataset={args.dataset}")
+        args.out = str(ROOT / "runs" / "benchmarks" / stem) if args.out.endswith("reduction") else args.out
 
-    path = RESULTS / "hymirec_reduction.json"
+    path = RESULTS / f"{stem}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs.update(run_variants(VARIANTS, args))
     for name in args.variants:
         variants[name] = {**summarise(runs[name]), "command": command(), "seeds_run": args.seeds}
     ordered = {name: variants[name] for name in VARIANTS if name in variants}
-    reference = json.loads((RESULTS / "table2_ml100k.json").read_text())["variants"][REFERENCE]
-    meta = {"machine": machine(), "command": command()}
-    write_results("hymirec_reduction", {"meta": meta, "variants": ordered, "runs": runs},
-                  markdown(ordered, reference, meta))
+    reference = None
+    if args.dataset == "movielens-100k":
+        reference = json.loads((RESULTS / "table2_ml100k.json").read_text())["variants"][REFERENCE]
+    meta = {"machine": machine(), "command": command(), "dataset": args.dataset}
+    write_results(stem, {"meta": meta, "variants": ordered, "runs": runs}, markdown(ordered, reference, meta))
     return 0
 
 

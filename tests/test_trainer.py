@@ -24,11 +24,11 @@ def _toy_split(seed=0, n_users=60, n_items=40):
     return LeaveOneOutSplit(make_dataset(rows, n_items=n_items))
 
 
-def _config(tmp_path, **train):
+def _config(tmp_path, *extra, **train):
     overrides = [
         "model.name=sasrec", "model.dim=16", "model.num_layers=1", "data.max_len=8",
         "train.batch_size=16", "train.progress=false", "eval.ks=[10, 20]",
-        f"out_dir={tmp_path}",
+        f"out_dir={tmp_path}", *extra,
     ] + [f"train.{k}={v}" for k, v in train.items()]
     return load_experiment(None, overrides)
 
@@ -56,15 +56,17 @@ def test_training_learns_and_writes_its_files(tmp_path):
     assert results["test_masked"]["recall@10"] >= results["test_unmasked"]["recall@10"] - 1e-9
 
 
-def test_killed_run_resumes_to_identical_results(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("data.window_phase=random", "data.max_len=4", "train.schedule=cosine",
+                                         "train.warmup_steps=3")])
+def test_killed_run_resumes_to_identical_results(tmp_path, extra):
     split = _toy_split()
-    full = _trainer(_config(tmp_path / "a", epochs=3, lr=0.01), split).fit()
+    full = _trainer(_config(tmp_path / "a", *extra, epochs=3, lr=0.01), split).fit()
 
     def kill_after_first_epoch(epoch, record):
         if epoch == 1:
             raise KeyboardInterrupt
 
-    config_b = _config(tmp_path / "b", epochs=3, lr=0.01)
+    config_b = _config(tmp_path / "b", *extra, epochs=3, lr=0.01)
     with pytest.raises(KeyboardInterrupt):
         _trainer(config_b, split, [kill_after_first_epoch]).fit()
     # A fresh process would start from different global RNG state; resume must not care.
