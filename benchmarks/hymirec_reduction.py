@@ -22,8 +22,8 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
 - **C1 (A512 + the long history)**: rows of 512, the lightweight recommender over the compressed
   history before each window (its coarse interests and the indicator before the recent items),
   still one interest at the item token. C1 − A512 is what the long-history branch adds.
-- **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens and trained by
-  DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
+- **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens (started
+  orthogonal) and trained by DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
 
 On MovieLens-100K the HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same
 code and settings, 3 seeds). ``--dataset movielens-small`` runs the arms on MovieLens-latest-small
@@ -58,6 +58,7 @@ VARIANTS = {
     "A512: A on rows of 512": ("hymirec", [*A, "data.max_len=512"]),
     "C1: A + long history": ("hymirec", [*A, *LONG]),
     "C2: full HyMiRec, A's coverage": ("hymirec", [*A, *LONG, "model.llm.interests=2", "model.llm.readout=query",
+                                                    "model.llm.query_init=orthogonal",
                                                     "train.loss={name: dmil, window: 4, temperature: 0.05, "
                                                     "learnable_temperature: true}"]),
 }

@@ -371,7 +371,7 @@ def test_item_ids_in_the_lightweight_input_get_gradient(item_ids):
 
 
 def test_queries_start_orthogonal_at_the_set_scale():
-    queries = make(llm={"interests": 3, "query_scale": 0.5}).llm.queries.detach()
+    queries = make(llm={"interests": 3, "query_scale": 0.5, "query_init": "orthogonal"}).llm.queries.detach()
     gram = queries @ queries.T
     torch.testing.assert_close(gram, torch.eye(3) * 0.25 * 16, atol=1e-5, rtol=1e-5)
     normal = make(llm={"interests": 3, "query_init": "normal", "query_scale": 0.5}).llm.queries.detach()

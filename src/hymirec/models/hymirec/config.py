@@ -91,9 +91,10 @@ class LLMRecommenderConfig:
     the single interest at the item token itself, as HLLM reads its user LM (no query tokens:
     n tokens per window instead of n (1 + s); needs ``interests: 1``). ``next_item_weight`` adds
     HLLM's next-item loss at the item tokens beside the query readout's loss (0: the paper's).
-    ``query_init``: ``orthogonal`` starts the s queries on orthogonal directions, each entry of
-    about ``query_scale`` (so that Hungarian matching has distinct interests to match from the
-    first step); ``normal``: i.i.d. with std ``query_scale``. ``dropout`` drops entries of the
+    ``query_init``: ``normal`` (the default, as before) draws the s queries i.i.d. with std
+    ``query_scale``; ``orthogonal`` starts them on orthogonal directions, each entry of about
+    ``query_scale``, so that Hungarian matching has distinct interests to match from the first
+    step. ``dropout`` drops entries of the
     LM's input vectors, ``attention_dropout`` attention weights inside the LM (training only)."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -104,7 +105,7 @@ class LLMRecommenderConfig:
     query_offset: bool = False
     readout: Literal["query", "item"] = "query"
     next_item_weight: float = 0.0
-    query_init: Literal["orthogonal", "normal"] = "orthogonal"
+    query_init: Literal["normal", "orthogonal"] = "normal"
     query_scale: float = 0.02
     dropout: float = 0.0
     attention_dropout: float = 0.0
