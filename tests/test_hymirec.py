@@ -44,6 +44,18 @@ def make(name: str = "hymirec", **changes):
     return build_model(name, settings, INPUTS).eval()
 
 
+class SpyLoss(torch.nn.Module):
+    """A loss that records the targets (or positives) it is given and returns 0."""
+
+    def __init__(self, window: int, multi_interest: bool, seen: list) -> None:
+        super().__init__()
+        self.window, self.multi_interest, self.seen = window, multi_interest, seen
+
+    def forward(self, queries, targets, embed_items, generator):
+        self.seen.append(targets)
+        return queries.sum() * 0
+
+
 def batch(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     items = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
@@ -259,18 +271,10 @@ def test_window_targets_never_come_from_validation_or_test_positions():
     torch.manual_seed(0)
     model = build_model("hymirec", {**HYMIREC, "windows": "sample", "train_windows": 12}, inputs).train()
     seen = []
-
-    class Spy(torch.nn.Module):
-        window, multi_interest = 8, True
-
-        def forward(self, interests, targets, embed_items, generator):
-            seen.append(targets)
-            return interests.sum() * 0
-
     windows = training_windows(split.train_sequences(), MAX_LEN)
     items, _, targets = (pad_right([w[k] for w in windows]) for k in range(3))
     for seed in range(5):
-        model.training_loss(items, items, targets, Spy(), torch.Generator().manual_seed(seed))
+        model.training_loss(items, items, targets, SpyLoss(8, True, seen), torch.Generator().manual_seed(seed))
     drawn = torch.cat(seen).unique().tolist()
     assert not set(drawn) & set(range(31, 37))
     assert set(drawn) - {0} <= set(range(1, 31))
@@ -312,17 +316,9 @@ def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(nam
     targets = torch.roll(items, -1, 1) * (items != 0)
     targets[:, -1] = 0
     seen = []
-
-    class Spy(torch.nn.Module):
-        window, multi_interest = 1, False
-
-        def forward(self, queries, positives, embed_items, generator):
-            seen.append(positives)
-            return queries.sum() * 0
-
     for seed in range(3):
         seen.clear()
-        _, count = model.training_loss(items, items, targets, Spy(), torch.Generator().manual_seed(seed))
+        _, count = model.training_loss(items, items, targets, SpyLoss(1, False, seen), torch.Generator().manual_seed(seed))
         assert count == int((targets > 0).sum())
         assert sorted(seen[0].tolist()) == sorted(targets[targets > 0].tolist())
 
