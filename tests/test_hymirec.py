@@ -372,3 +372,13 @@ def test_queries_start_orthogonal_at_the_set_scale():
     torch.testing.assert_close(gram, torch.eye(3) * 0.25 * 16, atol=1e-5, rtol=1e-5)
     normal = make(llm={"interests": 3, "query_init": "normal", "query_scale": 0.5}).llm.queries.detach()
     assert (normal @ normal.T - torch.diag(torch.diag(normal @ normal.T))).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
+def test_windows_with_no_item_are_skipped_and_change_nothing(name):
+    model = make(name)
+    items, _ = batch([16, 9], seed=6)
+    with_dead = model.window_states(items, torch.tensor([[2, 16], [5, 9]]))
+    alone = model.window_states(items, torch.tensor([[2], [5]]))
+    torch.testing.assert_close(with_dead.interests[:, :1], alone.interests)
+    assert not with_dead.interests[:, 1].any() and not with_dead.items[:, 1].any()
