@@ -28,7 +28,7 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
 On MovieLens-100K the HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same
 code and settings, 3 seeds). ``--dataset movielens-small`` runs the arms on MovieLens-latest-small
 (histories 2.5x longer on average, 40 users with 512 or more), where the long-history branch has
-the most to read. Results: ``benchmarks/results/hymirec_reduction[_<dataset>].{json,md}``.
+the most to read. Results: ``benchmarks/results/hymirec_reduction[_<dataset>].{json,md,png}``.
 
     .venv/bin/python benchmarks/hymirec_reduction.py --slots 2 --threads 1 [--variants A B] [--seeds 1 2 3]
     .venv/bin/python benchmarks/hymirec_reduction.py --dataset movielens-small --variants "A512: A on rows of 512" \
@@ -40,6 +40,10 @@ from __future__ import annotations
 import argparse
 import json
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants
 from common import RESULTS, command, machine, write_results
 from table2_ml100k import SPLITS, summarise
@@ -66,6 +70,23 @@ METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@2
 REFERENCE = "hllm text+ID"
 
 
+def spread(value: dict, seeds: int) -> str:
+    """``mean ± std``, or the value alone for one seed (whose spread is unknown)."""
+    return f"{value['mean']:.4f} ± {value['std']:.4f}" if seeds > 1 else f"{value['mean']:.4f}"
+
+
+def best_epoch(summary: dict) -> str:
+    return f" ({summary['best_epoch']:.1f})" if "best_epoch" in summary else ""
+
+
+def seconds_per_epoch(summary: dict) -> str:
+    """Training seconds per epoch; a summary without them (the reference row) gives its wall
+    seconds per epoch, evaluation included, marked so."""
+    if "seconds_per_epoch" in summary:
+        return f"{summary['seconds_per_epoch']:.0f}"
+    return f"{summary['cost']['wall_seconds']['mean'] / summary['cost']['epochs']['mean']:.0f} (wall)"
+
+
 def markdown(variants: dict[str, dict], reference: dict | None, meta: dict) -> str:
     short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     lines = [f"## HyMiRec reduced to HLLM and grown back ({meta['dataset']})\n",
@@ -77,25 +98,48 @@ def markdown(variants: dict[str, dict], reference: dict | None, meta: dict) -> s
     rows = {"HLLM text+ID": reference, **variants} if reference else variants
     for split, title in SPLITS.items():
         lines += [f"### Test, {title}", "",
-                  "| arm | seeds | valid N@10 | " + " | ".join(short) + " | epochs (best) | s per epoch |",
+                  "| arm | seeds | valid N@10 | " + " | ".join(short) + " | epochs (best) | train s / epoch |",
                   "|---" * (len(METRICS) + 5) + "|"]
         for name, s in rows.items():
             cells = []
             for m in METRICS:
-                mine = s[split][m]
-                cell = f"{mine['mean']:.4f} ± {mine['std']:.4f}"
+                cell = spread(s[split][m], s["seeds"])
                 if base is not None and s is not base and name != "HLLM text+ID":
-                    ref = base[split][m]
+                    mine, ref = s[split][m], base[split][m]
                     delta = mine["mean"] - ref["mean"]
-                    cell += f"<br>{delta:+.4f}{' (noise)' if abs(delta) < max(mine['std'], ref['std']) else ''}"
+                    noisy = s["seeds"] > 1 and base["seeds"] > 1 and abs(delta) < max(mine["std"], ref["std"])
+                    cell += f"<br>{delta:+.4f}{' (noise)' if noisy else ''}"
                 cells.append(cell)
-            cost = s["cost"]
-            per_epoch = cost["wall_seconds"]["mean"] / max(cost["epochs"]["mean"], 1)
-            valid = s["valid_ndcg@10"]
-            lines.append(f"| {name} | {s['seeds']} | {valid['mean']:.4f} ± {valid['std']:.4f} | " + " | ".join(cells)
-                         + f" | {cost['epochs']['mean']:.1f} | {per_epoch:.0f} |")
+            lines.append(f"| {name} | {s['seeds']} | {spread(s['valid_ndcg@10'], s['seeds'])} | " + " | ".join(cells)
+                         + f" | {s['cost']['epochs']['mean']:.1f}{best_epoch(s)} | {seconds_per_epoch(s)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def plot(variants: dict[str, dict], reference: dict | None, meta: dict, path) -> None:
+    """Validation and test (history masked) N@10 and R@10 of each arm, mean with seed-std bars;
+    the HLLM reference as a line where there is one."""
+    names = list(variants)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True)
+    panels = [("valid", "ndcg@10", "valid_ndcg@10"), ("test_masked", "ndcg@10", None), ("test_masked", "recall@10", None)]
+    for ax, (split, metric, key) in zip(axes, panels):
+        stats = [variants[n][key] if key else variants[n][split][metric] for n in names]
+        ax.barh(range(len(names)), [st["mean"] for st in stats], xerr=[st["std"] for st in stats], capsize=4,
+                color=[f"C{i}" for i in range(len(names))])
+        if reference is not None:
+            ref = reference[key] if key else reference[split][metric]
+            ax.axvline(ref["mean"], color="black", ls="--", lw=1, label=f"HLLM text+ID {ref['mean']:.4f}")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xlim(left=0.8 * min(st["mean"] for st in stats))  # the differences, not the common part
+        ax.set_yticks(range(len(names)), [f"{n} ({variants[n]['seeds']} seed{'s' * (variants[n]['seeds'] > 1)})"
+                                          for n in names])
+        ax.set_xlabel(f"{'validation' if key else 'test, history masked'} {metric}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"HyMiRec reduced to HLLM and grown back ({meta['dataset']}; bars: seed std)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> int:
@@ -115,12 +159,15 @@ def main() -> int:
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs.update(run_variants(VARIANTS, args))
     for name in args.variants:
-        variants[name] = {**summarise(runs[name]), "command": command(), "seeds_run": args.seeds}
+        variants[name] = {**summarise(runs[name]), "command": command(), "seeds_run": args.seeds,
+                          "best_epoch": sum(r["best_epoch"] for r in runs[name]) / len(runs[name]),
+                          "seconds_per_epoch": sum(r["train_seconds"] / r["epochs"] for r in runs[name]) / len(runs[name])}
     ordered = {name: variants[name] for name in VARIANTS if name in variants}
     reference = None
     if args.dataset == "movielens-100k":
         reference = json.loads((RESULTS / "table2_ml100k.json").read_text())["variants"][REFERENCE]
     meta = {"machine": machine(), "command": command(), "dataset": args.dataset}
+    plot(ordered, reference, meta, RESULTS / f"{stem}.png")
     write_results(stem, {"meta": meta, "variants": ordered, "runs": runs}, markdown(ordered, reference, meta))
     return 0
 
