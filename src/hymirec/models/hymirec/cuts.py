@@ -163,7 +163,8 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, int]:
         """The loss at every cut of the training windows of each row, with the next
-        ``loss.window`` items after each cut as its targets, and the number of cuts trained.
+        ``loss.window`` items after each cut as its targets, and the number of targets trained
+        (one per cut for a next-item loss).
 
         A multi-interest loss (DMIL) takes the interests and target windows as they are; a
         next-item loss takes a single interest and the first target of each cut. The auxiliary
@@ -178,8 +179,10 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
             states = self.window_states(items, starts)
             keep = window[..., 0] > 0  # a cut with a next item (real cuts only: padding has none)
             interests, window = states.interests[keep], window[keep]
+            count = int(keep.sum())
             if getattr(loss, "multi_interest", False):
                 total = loss(interests, window, self.embed_items, generator)
+                count = int((window > 0).sum())  # DMIL's unit is a target, several per cut
             elif interests.shape[1] != 1:
                 raise ConfigError(
                     f"train.loss {type(loss).__name__} trains a single interest, the model has "
@@ -196,7 +199,7 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
                 trained = targets > 0
                 total = total + history_weight * next_item_loss(loss, states.history[trained], targets[trained],
                                                                 self.embed_items, generator)
-            return total, int(keep.sum())
+            return total, count
 
     @property
     def history_loss_weight(self) -> float:
