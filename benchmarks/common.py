@@ -25,6 +25,16 @@ def command() -> str:
     return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
 
 
+def save_figure(fig, path: Path, title: str) -> None:
+    """Give ``fig`` its title, lay it out, write it as a PNG at ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_results(stem: str, data: dict, markdown: str, folder: Path = RESULTS) -> None:
     """Write ``<folder>/<stem>.json`` and ``<folder>/<stem>.md`` (``results/`` by default) and
     print the Markdown."""

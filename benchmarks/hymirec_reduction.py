@@ -45,7 +45,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants
-from common import RESULTS, command, machine, write_results
+from common import RESULTS, command, machine, save_figure, write_results
 from table2_ml100k import SPLITS, summarise
 
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
@@ -136,10 +136,7 @@ def plot(variants: dict[str, dict], reference: dict | None, meta: dict, path) ->
         ax.set_xlabel(f"{'validation' if key else 'test, history masked'} {metric}")
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()
-    fig.suptitle(f"HyMiRec reduced to HLLM and grown back ({meta['dataset']}; bars: seed std)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, f"HyMiRec reduced to HLLM and grown back ({meta['dataset']}; bars: seed std)")
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
-from common import RESULTS, command, machine, write_results  # noqa: E402
+from common import RESULTS, command, machine, save_figure, write_results  # noqa: E402
 from table2_ml100k import SPLITS, summarise  # noqa: E402
 
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
@@ -76,10 +76,7 @@ def plot(variants: dict[str, dict], path) -> None:
         ax.set_xlabel(f"{metric} minus the full model's ({full[metric]['mean']:.4f})")
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()
-    fig.suptitle("Table 4 on MovieLens-100K: each ablation against the full HyMiRec (3 seeds; bars: larger seed std)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, "Table 4 on MovieLens-100K: each ablation against the full HyMiRec (3 seeds; bars: larger seed std)")
 
 
 def main() -> int:

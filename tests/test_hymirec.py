@@ -110,6 +110,7 @@ def test_a_window_state_equals_the_state_read_alone(name):
     ("hymirec", {"llm": {"interests": 2, "query_offset": True}}),
     ("hymirec", {"llm": {"interests": 2, "query_offset": True, "indicator": False}}),
     ("hymirec", {"llm": {"interests": 1, "readout": "item"}}),
+    ("hymirec", {"lightweight": {"item_ids": "shared"}}),
     ("hymirec", {"llm": {"interests": 1, "readout": "item"}, "lightweight": {"enabled": False}}),
     ("patchrec", {}),
     ("patchrec", {"llm": {"query_offset": True}}),

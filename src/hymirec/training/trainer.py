@@ -121,7 +121,7 @@ class Trainer:
         self.evaluator = Evaluator(config.eval.ks, config.eval.mask_history, config.eval.batch_size)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
-        self.state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
+        self.state = {"epoch": 0, "step": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _modules(self) -> dict[str, torch.nn.Module]:
@@ -165,6 +165,7 @@ class Trainer:
         self.history = state.pop("history")
         for key in ("config", "frozen_fingerprint"):
             state.pop(key)
+        state.setdefault("step", 0)  # checkpoints written before the schedule counted steps
         self.state = state
         log.info("resumed from epoch %d", self.state["epoch"])
 
@@ -199,8 +200,8 @@ class Trainer:
         total, positions, start = 0.0, 0, time.perf_counter()
         self._cut_rows()
         n_batches = -(-len(self.windows) // tc.batch_size)
-        steps_per_epoch = -(-n_batches // tc.grad_accumulation)
-        first_step = (epoch - 1) * steps_per_epoch
+        # The schedule's length: with window_phase random an epoch's row count moves a little.
+        total_steps = tc.epochs * -(-n_batches // tc.grad_accumulation)
         bar = tqdm(self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not tc.progress)
         self.optimizer.zero_grad(set_to_none=True)
         for step, (items, times, targets) in enumerate(bar, start=1):
@@ -212,10 +213,11 @@ class Trainer:
             if step % tc.grad_accumulation == 0 or step == n_batches:
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.parameters, tc.grad_clip)
-                factor = tc.lr_factor(first_step + (step - 1) // tc.grad_accumulation, tc.epochs * steps_per_epoch)
+                factor = tc.lr_factor(self.state["step"], total_steps)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 self.optimizer.step()
+                self.state["step"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
             total += loss.item() * n
             positions += n

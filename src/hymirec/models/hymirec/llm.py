@@ -117,23 +117,21 @@ class LLMRecommender(nn.Module):
     def _run(self, prefix, prefix_mask, recent, recent_mask, last_only):
         count, n, hidden = recent.shape
         s = self.query_tokens
+        body, body_mask = recent, recent_mask
         if last_only:
             last = recent_mask.sum(1) - 1  # the last real item of each window
-            body, body_mask = recent, recent_mask
             if s:
                 queries = self.queries.expand(count, s, hidden)
                 if self.config.query_offset:
                     queries = queries + recent[torch.arange(count, device=recent.device), last][:, None]
                 body = torch.cat([recent, queries.to(recent.dtype)], 1)
                 body_mask = torch.cat([recent_mask, recent_mask.new_ones(count, s)], 1)
-        else:
-            body, body_mask = recent, recent_mask
-            if s:
-                queries = self.queries.expand(count, n, s, hidden)
-                if self.config.query_offset:
-                    queries = queries + recent[:, :, None]
-                body = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
-                body_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
+        elif s:
+            queries = self.queries.expand(count, n, s, hidden)
+            if self.config.query_offset:
+                queries = queries + recent[:, :, None]
+            body = torch.cat([recent[:, :, None], queries.to(recent.dtype)], 2).flatten(1, 2)
+            body_mask = recent_mask[:, :, None].expand(count, n, 1 + s).flatten(1)
         parts, masks = [], []
         if prefix is not None:
             parts.append(prefix)

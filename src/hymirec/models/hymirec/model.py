@@ -63,16 +63,20 @@ class HyMiRec(CutPointModel):
         batch, count = starts.shape
         recent = gather_positions(items, starts, self.recent)
         prefix = prefix_mask = history = None
+        # With shared item ids the row's vectors are computed once; the window's are rows of them.
+        row_vectors = self.embed_items(items) if self.shared_ids is not None else None
         if self.lightweight is not None:
             # The long history of a window is everything before it.
-            shared = None if self.shared_ids is None else self.shared_ids(self.embed_items(items))
+            shared = None if row_vectors is None else self.shared_ids(row_vectors)
             hidden, coarse = self.lightweight(items, self.history(items), starts, shared)
             prefix = self.coarse_proj(coarse).flatten(0, 1)
             prefix_mask = (starts > 0)[..., None].expand(*coarse.shape[:3]).flatten(0, 1)
             if self.history_head is not None and not last_only:
                 history = self.history_head(hidden)
-        out, at_items = self.llm(prefix, prefix_mask, self.embed_items(recent).flatten(0, 1),
-                                 (recent != 0).flatten(0, 1), last_only)
+        recent_vectors = self.embed_items(recent) if row_vectors is None else gather_positions(row_vectors, starts,
+                                                                                               self.recent)
+        out, at_items = self.llm(prefix, prefix_mask, recent_vectors.flatten(0, 1), (recent != 0).flatten(0, 1),
+                                 last_only)
         return WindowStates(out.view(batch, count, *out.shape[1:]),
                             None if at_items is None else at_items.view(batch, count, *at_items.shape[1:]), history)
 
