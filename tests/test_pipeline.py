@@ -239,12 +239,12 @@ def test_recommend_prints_the_top_k_with_interests(finished, env, capsys):
 
 
 def test_recommend_bad_input(finished, tmp_path, capsys, monkeypatch):
-    from hymirec.training import run
+    from hymirec.evaluation.restored import RestoredRun
 
     def never(*args, **kwargs):
         raise AssertionError("no model is built for an unknown user")
 
-    monkeypatch.setattr(run, "restore_run", never)
+    monkeypatch.setattr(RestoredRun, "load", never)
     assert main(["recommend", "--run", str(finished["out"]), "--user", "nobody"]) == 2
     assert "user 'nobody' is not in dataset toy (30 users; ids look like '1', '2', ...)" in capsys.readouterr().err
     assert main(["recommend", "--run", str(tmp_path), "--user", "1"]) == 2

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from hymirec.data.dataset import DataError, InteractionDataset
-from hymirec.data.split import EvalExamples, LeaveOneOutSplit
+from hymirec.data.split import EvalExamples
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import embed_catalogue, encode_users
 from hymirec.models.base import SequentialRecommender
 
-if TYPE_CHECKING:  # the trainer imports this package: no import at run time
-    from hymirec.training.trainer import Trainer
+if TYPE_CHECKING:  # restoring a run imports the trainer: only where a run is restored
+    from hymirec.evaluation.restored import RestoredRun
 
 
 class Recommendation(NamedTuple):
@@ -30,6 +30,22 @@ class Recommendation(NamedTuple):
     item: int
     score: float
     interest: int
+
+
+def user_vectors(
+    model: SequentialRecommender, items: np.ndarray, timestamps: np.ndarray, max_len: int, normalize: bool
+) -> torch.Tensor:
+    """``[1, K, D]``: the user whose history is ``items``/``timestamps`` (chronological), encoded
+    as the evaluator encodes one (its last ``max_len`` items)."""
+    # One evaluation example whose history is the whole sequence: the evaluator's own encoding.
+    example = EvalExamples(
+        users=np.zeros(1, np.int64),
+        targets=np.zeros(1, np.int64),
+        history_items=np.asarray(items, np.int64),
+        history_timestamps=np.asarray(timestamps, np.int64),
+        history_offsets=np.array([0, len(items)], np.int64),
+    )
+    return encode_users(model, example, max_len, normalize=normalize)
 
 
 def recommend(
@@ -46,35 +62,36 @@ def recommend(
     """The ``k`` best items for the history ``items``/``timestamps`` (chronological), never an
     id in ``exclude`` nor padding. ``catalogue``: the items' vectors when already embedded (with
     the same ``normalize``); ``merge``: how several interests make one list (``Evaluator.top_k``)."""
-    # One evaluation example whose history is the whole sequence: the evaluator's own encoding.
-    example = EvalExamples(
-        users=np.zeros(1, np.int64),
-        targets=np.zeros(1, np.int64),
-        history_items=np.asarray(items, np.int64),
-        history_timestamps=np.asarray(timestamps, np.int64),
-        history_offsets=np.array([0, len(items)], np.int64),
-    )
-    user = encode_users(model, example, max_len, normalize=normalize)  # [1, K, D]
+    user = user_vectors(model, items, timestamps, max_len, normalize)
     if catalogue is None:
         catalogue = embed_catalogue(model, normalize, progress=False)
+    return top_items(user, catalogue, exclude, k, merge)
+
+
+def top_items(
+    user: torch.Tensor, catalogue: torch.Tensor, exclude: np.ndarray | None, k: int, merge: str = "max"
+) -> list[Recommendation]:
+    """The ``k`` best items of ``catalogue`` ``[N + 1, D]`` for one user's ``[1, K, D]`` vectors
+    (fewer when fewer are left), never an id in ``exclude`` nor padding."""
     exclude = np.unique(np.asarray([] if exclude is None else exclude, np.int64))
-    k = min(k, model.n_items - int((exclude > 0).sum()))
+    k = min(k, catalogue.shape[0] - 1 - int((exclude > 0).sum()))
+    if k < 1:
+        return []
     top = Evaluator(mask_history=True).top_k(user, catalogue, [exclude], k, merge=merge)
     return [Recommendation(int(i), float(s), int(c) + 1) for i, s, c in zip(top.items[0], top.scores[0], top.interests[0])]
 
 
 def recommend_for_user(
-    trainer: Trainer, split: LeaveOneOutSplit, user: int, k: int, keep_history: bool = False,
-    catalogue: torch.Tensor | None = None,
+    run: RestoredRun, user: int, k: int, keep_history: bool = False, merge: str | None = None
 ) -> list[Recommendation]:
-    """``recommend`` for canonical ``user`` of a restored run (``restore_run``): the user's whole
-    sequence (train, valid and test items), scored and merged the way the run evaluates, history
-    masked unless ``keep_history``."""
-    items, timestamps = split.sequences.user(user)
-    with trainer.autocast():
-        return recommend(trainer.model, items, timestamps, k, trainer.normalize, trainer.config.data.max_len,
-                         exclude=None if keep_history else items, catalogue=catalogue,
-                         merge=trainer.config.eval.merge)
+    """``recommend`` for canonical ``user`` of a restored run: the user's whole sequence (train,
+    valid and test items), scored and merged the way the run evaluates (``merge`` overrides its
+    ``eval.merge``), history masked unless ``keep_history``."""
+    items, timestamps = run.split.sequences.user(user)
+    with run.autocast():
+        return recommend(run.model, items, timestamps, k, run.normalize, run.max_len,
+                         exclude=None if keep_history else items, catalogue=run.catalogue(),
+                         merge=merge or run.merge)
 
 
 def find_user(dataset: InteractionDataset, raw_id: str) -> int:

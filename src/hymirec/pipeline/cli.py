@@ -33,27 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_folder(path: Path) -> Path:
-    """The training run folder of ``path``: its ``stage2/`` for a ``hymirec run`` folder, else
-    ``path`` itself when it is a ``hymirec train`` run; anything else is an error."""
-    for candidate in (path / "stage2", path):
-        if (candidate / "config.yaml").is_file() and (candidate / "best.safetensors").is_file():
-            return candidate
-    raise ConfigError(
-        f"{path} is not a finished run: neither it nor its stage2/ holds config.yaml and best.safetensors "
-        "(a folder of `hymirec run` or `hymirec train`)"
-    )
-
-
 def _recommend(args: argparse.Namespace) -> int:
     from hymirec.data.fetch import load_dataset
-    from hymirec.evaluation.recommend import (
-        find_user,
-        recommend_for_user,
-        recommendations_table,
-    )
+    from hymirec.evaluation.recommend import find_user, recommend_for_user, recommendations_table
+    from hymirec.evaluation.restored import RestoredRun, run_folder
     from hymirec.training.config import load_experiment
-    from hymirec.training.run import restore_run
 
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
@@ -61,12 +45,12 @@ def _recommend(args: argparse.Namespace) -> int:
     config = load_experiment(run_dir / "config.yaml")
     # The user is checked before the model is built: a typo should not cost a model load.
     user = find_user(load_dataset(config.data.dataset, config.data.data_dir), args.user)
-    _, split, trainer = restore_run(run_dir, [f"eval.merge={args.merge}"] if args.merge else None)
-    recommendations = recommend_for_user(trainer, split, user, args.k, args.keep_history)
-    seen = len(split.sequences.user(user)[0])
+    run = RestoredRun.load(run_dir)
+    recommendations = recommend_for_user(run, user, args.k, args.keep_history, args.merge)
+    seen = len(run.split.sequences.user(user)[0])
     print(f"user {args.user}: {seen} items seen ({'kept' if args.keep_history else 'masked'}); "
           f"{config.model_name} from {run_dir}\n")
-    print(recommendations_table(split.dataset, recommendations))
+    print(recommendations_table(run.split.dataset, recommendations))
     return 0
 
 

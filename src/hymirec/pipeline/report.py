@@ -174,23 +174,20 @@ def _codebook(out: Path) -> str | None:
 
 
 def _users(ctx: Context) -> str | None:
-    from hymirec.evaluation.inference import embed_catalogue
     from hymirec.evaluation.recommend import recommend_for_user, recommendations_table
-    from hymirec.training.run import restore_run
+    from hymirec.evaluation.restored import RestoredRun
 
     settings = ctx.config.report
     if not settings.users:
         return None
-    _, split, trainer = restore_run(ctx.out / "stage2")
-    with trainer.autocast():
-        catalogue = embed_catalogue(trainer.model, trainer.normalize, progress=False)
-    dataset = split.dataset
+    run = RestoredRun.load(ctx.out / "stage2")
+    split, dataset = run.split, run.split.dataset
     lines = [f"## Top-{settings.k} of the first {settings.users} test users",
              "",
              ("Scored on each user's whole sequence, the items seen masked; *interest*: which of the "
               "user's interest vectors scored the item highest.")]
     for user in split.examples("test").users[: settings.users]:
-        recommendations = recommend_for_user(trainer, split, int(user), settings.k, catalogue=catalogue)
+        recommendations = recommend_for_user(run, int(user), settings.k)
         raw = dataset.users["raw_id"].iloc[user - 1]
         history = len(split.sequences.user(int(user))[0])
         lines += ["", f"### user {raw} ({history} items seen)", "", recommendations_table(dataset, recommendations)]

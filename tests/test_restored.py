@@ -1,0 +1,61 @@
+"""``RestoredRun``: a finished run restored without a trainer gives the trainer's model and
+lists; folders that are not runs, or runs this hymirec cannot read, are refused naming them."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import yaml
+from serving_runs import train_run
+
+from hymirec.evaluation.recommend import recommend_for_user
+from hymirec.evaluation.restored import RestoredRun, RunError
+from hymirec.training.run import restore_run
+
+
+@pytest.fixture(scope="module")
+def hymirec_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("restored")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HYMIREC_DATA_DIR", str(root / "cache"))
+        yield train_run(root, "hymirec")
+
+
+def test_restored_run_is_the_trained_model(hymirec_run):
+    run = RestoredRun.load(hymirec_run)
+    assert not hasattr(run, "optimizer") and not run.model.training
+    _, _, trainer = restore_run(hymirec_run)
+    ours, theirs = run.model.state_dict(), trainer.model.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], msg=key)
+    assert run.normalize == trainer.normalize and run.merge == "max" and run.max_len == 6
+    top = recommend_for_user(run, 3, 5)
+    assert len(top) == 5 and all(rec.interest in (1, 2) for rec in top)
+    assert recommend_for_user(run, 3, 5, merge="round_robin") != [] and run.catalogue() is run.catalogue()
+
+
+def test_a_run_folder_of_the_pipeline_serves_its_stage2(hymirec_run, tmp_path):
+    shutil.copytree(hymirec_run, tmp_path / "job" / "stage2")
+    assert RestoredRun.load(tmp_path / "job").run_dir == tmp_path / "job" / "stage2"
+
+
+def test_missing_and_foreign_runs_are_refused_naming_them(hymirec_run, tmp_path):
+    with pytest.raises(RunError, match=f"{tmp_path / 'nowhere'} is not a finished run"):
+        RestoredRun.load(tmp_path / "nowhere")
+    # Settings this hymirec does not know: a run of another version.
+    other = tmp_path / "other"
+    shutil.copytree(hymirec_run, other)
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config["train"]["warp_drive"] = True
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(RunError, match=f"{other}: its settings do not load .*warp_drive"):
+        RestoredRun.load(other)
+    # Weights that do not fit the model its settings build.
+    config["train"].pop("warp_drive")
+    config["model"]["lightweight"]["dim"] = 16
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(RunError, match=f"{other}: its weights do not fit"):
+        RestoredRun.load(other)
