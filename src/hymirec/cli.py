@@ -15,12 +15,13 @@ def build_parser() -> argparse.ArgumentParser:
     from hymirec.data.cli import register as register_data
     from hymirec.encoders.cli import register as register_embed
     from hymirec.pipeline.cli import register as register_pipeline
+    from hymirec.serving.cli import register as register_serve
     from hymirec.training.cli import register as register_training
 
     parser = argparse.ArgumentParser(
         prog="hymirec",
         description="Hybrid multi-interest sequential recommendation: data, training, "
-        "evaluation, item embeddings, the residual codebook and the whole pipeline.",
+        "evaluation, item embeddings, the residual codebook, the whole pipeline and serving.",
     )
     parser.add_argument("--version", action="version", version=f"hymirec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_embed(sub)
     register_codebook(sub)
     register_pipeline(sub)
+    register_serve(sub)
     return parser
 
 

@@ -1,0 +1,141 @@
+"""The FastAPI app of ``hymirec serve``.
+
+The lifespan builds the service once (the restored run's model, its catalogue and codebook, the
+store; the dataset histories imported when asked) and starts the near-line refresher; requests
+only read and append. Every failure a client can cause is a 4xx with a message: an unknown user
+404, an unknown item or an invalid body 422, a body over the limit 413, a missing or wrong API
+key 401.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the routes' annotations at definition
+# time, and their limits come from the config in scope there.
+import hmac
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+
+from hymirec import __version__
+from hymirec.evaluation.restored import RestoredRun
+from hymirec.serving.catalogue import UnknownItem
+from hymirec.serving.config import ServeConfig
+from hymirec.serving.limits import BodyLimit
+from hymirec.serving.metrics import ServingMetrics
+from hymirec.serving.refresher import Refresher
+from hymirec.serving.schemas import (
+    AppendOut,
+    EventOut,
+    EventsIn,
+    EventsOut,
+    RecommendationsOut,
+    RecommendedItem,
+)
+from hymirec.serving.service import NewEvent, RecommendationService, UnknownUser
+from hymirec.serving.store import open_store
+
+UserId = Annotated[str, Path(min_length=1, max_length=128)]
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
+    """The app serving ``run`` with ``config`` (the service starts in the lifespan)."""
+    metrics = ServingMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(config.store)
+        service = RecommendationService(run, store, config, metrics)
+        if config.import_history:
+            service.import_history()
+        refresher = Refresher(service)
+        refresher.start()
+        app.state.service, app.state.refresher = service, refresher
+        try:
+            yield
+        finally:
+            refresher.stop()
+            store.close()
+
+    def authorised(key: str | None = Depends(API_KEY)) -> None:
+        if config.api_key is not None and not (key and hmac.compare_digest(key, config.api_key)):
+            raise HTTPException(401, "a valid X-API-Key header is required")
+
+    app = FastAPI(title="hymirec", version=__version__, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(UnknownUser)
+    async def unknown_user(request: Request, exc: UnknownUser) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnknownItem)
+    async def unknown_item(request: Request, exc: UnknownItem) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    def service(request: Request) -> RecommendationService:
+        return request.app.state.service
+
+    guarded = [Depends(authorised)]
+
+    @app.post("/users/{user}/events", response_model=AppendOut, dependencies=guarded)
+    def post_events(user: UserId, body: EventsIn, request: Request) -> AppendOut:
+        """Append the user's events (registering the user; an empty list only registers them).
+        Idempotent by event id; acknowledged only once stored durably."""
+        if len(body.events) > config.max_events:
+            raise HTTPException(422, f"at most {config.max_events} events per request, got {len(body.events)}")
+        events = [NewEvent(e.event_id, e.item, e.timestamp) for e in body.events]
+        added, duplicates = service(request).append(user, events)
+        return AppendOut(user=user, added=added, duplicates=duplicates)
+
+    @app.get("/users/{user}/events", response_model=EventsOut, dependencies=guarded)
+    def get_events(user: UserId, request: Request,
+                   limit: Annotated[int, Query(ge=1, le=config.max_events)] = 50) -> EventsOut:
+        """The user's latest events as stored, oldest first."""
+        rows = service(request).events(user, limit)
+        return EventsOut(user=user, events=[EventOut(event_id=e, item=i, timestamp=t) for e, i, t in rows])
+
+    @app.get("/users/{user}/recommendations", response_model=RecommendationsOut, dependencies=guarded)
+    def get_recommendations(user: UserId, request: Request,
+                            k: Annotated[int, Query(ge=1, le=config.max_k)] = 10,
+                            merge: Literal["max", "round_robin"] | None = None) -> RecommendationsOut:
+        """The user's top k with scores, titles and the interest each came from; seen items left out."""
+        svc = service(request)
+        served = svc.recommend(user, k, merge)
+        titles, raw_ids = svc.catalogue.titles, svc.catalogue.raw_ids
+        items = [RecommendedItem(item=raw_ids[r.item - 1], title=titles[r.item - 1], score=r.score,
+                                 interest=r.interest or None) for r in served.items]
+        return RecommendationsOut(user=user, k=k, merge=merge or svc.run.merge, fallback=served.fallback,
+                                  summary=served.summary, bytes_read=served.bytes_read, items=items)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(request: Request) -> JSONResponse:
+        """The model, catalogue and store are loaded."""
+        svc = getattr(request.app.state, "service", None)
+        if svc is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ready", "model": svc.run.config.model_name, "items": len(svc.catalogue)})
+
+    @app.get("/metrics", dependencies=guarded)
+    def prometheus() -> Response:
+        """Prometheus text: requests and latency per route, summary hits and misses, bytes read."""
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,145 @@
+"""The recommender service, whatever carries its requests: events in, recommendations out.
+
+It holds a restored run, its catalogue, a store and the user encoder the model calls for. A
+recommendation reads the user's latest ``encoder.reads`` events and, for HyMiRec, the cached
+coarse-interest summary (a miss computes it once from the latest ``max_len`` events and stores
+it); items the user has seen are left out. A user with no events gets the most popular items,
+and the response says so. Bytes read from the store are counted per request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hymirec.evaluation.recommend import Recommendation
+from hymirec.evaluation.restored import RestoredRun
+from hymirec.serving.catalogue import Catalogue
+from hymirec.serving.config import ServeConfig
+from hymirec.serving.metrics import ServingMetrics
+from hymirec.serving.store import EVENT_BYTES, SEEN_BYTES, Event, Store, Summary
+from hymirec.serving.users import user_encoder
+
+# The store's meta key saying which run's dataset histories it holds.
+IMPORTED = "imported_history"
+
+
+class UnknownUser(LookupError):
+    """A user the store has never seen."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event as a client sends it: raw item id, optional unix time (default: arrival)."""
+
+    event_id: str
+    item: str
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """A served list: the items, ``fallback`` (``"popular"`` for a user with no events, else
+    None), ``summary`` (``hit``, ``miss`` or ``none``: no summary needed) and bytes read."""
+
+    items: list[Recommendation]
+    fallback: str | None
+    summary: str
+    bytes_read: int
+
+
+class RecommendationService:
+    """``append`` / ``events`` / ``recommend`` / ``refresh`` over a run, a store and metrics."""
+
+    def __init__(self, run: RestoredRun, store: Store, config: ServeConfig, metrics: ServingMetrics) -> None:
+        self.run, self.store, self.config, self.metrics = run, store, config, metrics
+        self.catalogue = Catalogue.of_run(run)
+        self.encoder = user_encoder(run)
+        metrics.model.info({"model": run.config.model_name, "run": str(run.run_dir),
+                            "encoder": type(self.encoder).__name__})
+
+    def import_history(self) -> int:
+        """Put the run's dataset histories into the store as events (ids ``data-<n>``), once per
+        store: the users the model was trained and evaluated on, in the state evaluation saw."""
+        key = str(self.run.run_dir.resolve())
+        if self.store.get_meta(IMPORTED) == key:
+            return 0
+        dataset, sequences = self.run.split.dataset, self.run.split.sequences
+        batches = {}
+        for user, raw in enumerate(dataset.users["raw_id"].astype(str), start=1):
+            items, times = sequences.user(user)
+            batches[raw] = [Event(f"data-{n}", int(i), int(t)) for n, (i, t) in enumerate(zip(items, times))]
+        added = self.store.append_many(batches)
+        self.store.set_meta(IMPORTED, key)
+        return added
+
+    def append(self, user: str, events: list[NewEvent]) -> tuple[int, int]:
+        """Store ``events`` for ``user`` (registered if new); ``(added, duplicates)``, durable on
+        return. An unknown item fails the whole request before anything is stored."""
+        now = int(time.time())
+        rows = [Event(e.event_id, self.catalogue.item(e.item), now if e.timestamp is None else e.timestamp)
+                for e in events]
+        added = self.store.append(user, rows) if rows else 0
+        if not rows:
+            self.store.add_user(user)
+        self.metrics.events.labels("added").inc(added)
+        self.metrics.events.labels("duplicate").inc(len(rows) - added)
+        return added, len(rows) - added
+
+    def events(self, user: str, limit: int) -> list[tuple[str, str, int]]:
+        """The user's ``limit`` latest events, oldest first: ``(event id, raw item, time)``."""
+        self._state(user)
+        return [(e.event_id, self.catalogue.raw_ids[e.item - 1], e.timestamp) for e in self.store.latest(user, limit)]
+
+    def recommend(self, user: str, k: int, merge: str | None = None) -> Recommendations:
+        """The user's top ``k``, merged by ``merge`` (default: the run's ``eval.merge``)."""
+        state = self._state(user)
+        items, times = self.store.recent_items(user, self.encoder.reads)
+        bytes_read = EVENT_BYTES * len(items)
+        if not len(items):
+            return Recommendations(self.catalogue.popular(k, items), "popular", "none", bytes_read)
+        summary, outcome = None, "none"
+        if self.encoder.needs_summary(state.events):
+            stored = state.summary
+            if stored is not None and self.encoder.accepts(stored.data):
+                summary, outcome = stored.data, "hit"
+            else:
+                summary, outcome = self._summarise(user, state.events), "miss"
+            bytes_read += len(summary) if outcome == "hit" else 0
+            self.metrics.summary.labels(outcome).inc()
+        vectors = self.encoder.interests(items, times, summary)
+        merge = merge or self.run.merge
+        if state.events <= len(items):  # the whole history was read
+            top, found = self.catalogue.top_k(vectors, items, k, merge), 0
+        else:
+            top, found = self.catalogue.top_k_unseen(vectors, items, k, merge, lambda c: self.store.seen(user, c))
+        bytes_read += SEEN_BYTES * found
+        self.metrics.bytes_read.observe(bytes_read)
+        return Recommendations(top, None, outcome, bytes_read)
+
+    def refresh(self, users: list[str]) -> int:
+        """Recompute the summaries of ``users`` (the near-line worker's job); how many."""
+        now, oldest = time.time(), 0.0
+        for user in users:
+            state = self.store.state(user)
+            if state is not None and state.summary is not None:
+                oldest = max(oldest, now - state.summary.updated)
+            self._summarise(user, state.events if state else 0)
+        self.metrics.refreshes.inc(len(users))
+        if users:
+            self.metrics.refresh_lag.set(oldest)
+        return len(users)
+
+    def _summarise(self, user: str, events: int) -> bytes:
+        items, _ = self.store.recent_items(user, self.run.max_len)
+        data = self.encoder.summarise(items)
+        self.store.put_summary(user, Summary(data, events, time.time()))
+        return data
+
+    def _state(self, user: str):
+        state = self.store.state(user)
+        if state is None:
+            raise UnknownUser(f"user '{user}' is unknown: post their events first")
+        return state

@@ -1,0 +1,79 @@
+"""The SQLite store: idempotent appends, latest events in order, seen lookups, summaries that
+never go back in time, staleness, added items, and everything still there after reopening."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from hymirec.config import ConfigError
+from hymirec.serving.store import Event, StoredItem, Summary, open_store
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = open_store(f"sqlite:{tmp_path / 'db' / 'serve.sqlite'}")
+    yield store
+    store.close()
+
+
+def _events(*items: int) -> list[Event]:
+    return [Event(f"e{i}", item, 100 + i) for i, item in enumerate(items)]
+
+
+def test_events_are_idempotent_by_id_and_read_latest_first_in_order(store):
+    assert store.state("u") is None
+    assert store.append("u", _events(5, 6, 7)) == 3
+    assert store.append("u", _events(5, 6, 7, 8)) == 1  # a retry plus one new event
+    assert store.state("u").events == 4
+    assert store.latest("u", 2) == [Event("e2", 7, 102), Event("e3", 8, 103)]
+    items, times = store.recent_items("u", 10)
+    assert items.tolist() == [5, 6, 7, 8] and times.tolist() == [100, 101, 102, 103]
+    assert store.append("v", _events(5)) == 1  # event ids are per user
+    assert store.seen("u", np.array([1, 5, 8, 9])).tolist() == [5, 8]
+    empty = store.recent_items("nobody", 3)
+    assert empty[0].shape == (0,) and empty[0].dtype == np.int64
+
+
+def test_a_registered_user_without_events(store):
+    store.add_user("w")
+    store.add_user("w")
+    assert store.state("w").events == 0 and store.latest("w", 5) == []
+
+
+def test_summaries_only_move_forward_and_staleness(store):
+    store.append("u", _events(1, 2, 3, 4))
+    store.append("v", _events(1, 2))
+    assert store.stale(1, 0.0, 10) == []  # no summary yet: the first request computes it
+    store.put_summary("u", Summary(b"new", 4, 1000.0))
+    store.put_summary("u", Summary(b"old", 2, 2000.0))
+    assert store.state("u").summary == Summary(b"new", 4, 1000.0)
+    store.put_summary("v", Summary(b"v", 2, 1000.0))
+    assert store.stale(1, 0.0, 10) == []  # nothing new
+    store.append("u", [Event("late", 9, 200)])
+    assert store.stale(2, 0.0, 10) == []  # one event behind: not yet by count ...
+    assert store.stale(2, 1500.0, 10) == ["u"]  # ... but by age
+    assert store.stale(1, 0.0, 10) == ["u"]
+
+
+def test_everything_survives_reopening(tmp_path):
+    url = f"sqlite:{tmp_path / 'serve.sqlite'}"
+    store = open_store(url)
+    store.append("u", _events(3))
+    store.add_item(StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", {"title": "New"}))
+    store.set_meta("k", "v")
+    store.close()
+    store = open_store(url)
+    assert store.latest("u", 1) == [Event("e0", 3, 100)]
+    assert store.items() == [StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", {"title": "New"})]
+    assert store.get_meta("k") == "v" and store.get_meta("other") is None
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_item(StoredItem(22, "new", b"", b"", {}))  # a raw id already stored
+    store.close()
+
+
+def test_unknown_store_urls_are_refused():
+    with pytest.raises(ConfigError, match="expected sqlite:PATH"):
+        open_store("mongodb://x")
