@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from serving_runs import train_run
 
+from hymirec.cli import main
 from hymirec.evaluation.recommend import recommend_for_user
 from hymirec.evaluation.restored import RestoredRun, RunError
 from hymirec.training.run import restore_run
@@ -59,3 +62,31 @@ def test_missing_and_foreign_runs_are_refused_naming_them(hymirec_run, tmp_path)
     (other / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(RunError, match=f"{other}: its weights do not fit"):
         RestoredRun.load(other)
+
+
+def test_batch_scoring_writes_every_users_list_as_recommend_gives_it(hymirec_run, tmp_path, capsys):
+    out = tmp_path / "recs" / "recs.parquet"
+    assert main(["recommend", "--run", str(hymirec_run), "--all", "--k", "5", "--out", str(out),
+                 "--merge", "round_robin"]) == 0
+    assert capsys.readouterr().out.strip() == f"150 recommendations for 30 users written to {out}"
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["user", "rank", "item", "score", "interest"]
+    run = RestoredRun.load(hymirec_run)
+    for user in (1, 17, 30):
+        rows = table[table["user"] == str(user)]
+        offline = recommend_for_user(run, user, 5, merge="round_robin")
+        assert rows["rank"].tolist() == [1, 2, 3, 4, 5]
+        assert rows["item"].tolist() == [str(r.item) for r in offline]
+        assert rows["interest"].tolist() == [r.interest for r in offline]
+        np.testing.assert_allclose(rows["score"], [r.score for r in offline], rtol=1e-5)
+    # With a k past what a user has left unseen, the list is what is left.
+    assert main(["recommend", "--run", str(hymirec_run), "--all", "--k", "20", "--out", str(out)]) == 0
+    counts = pd.read_parquet(out).groupby("user").size()
+    seen = {str(u): len(set(run.split.sequences.user(u)[0])) for u in range(1, 31)}
+    assert all(counts[user] == 20 - seen[user] for user in seen)
+
+
+def test_recommend_needs_one_user_or_all_with_a_file(hymirec_run, capsys):
+    for argv in (["--all"], ["--user", "1", "--all", "--out", "x.parquet"], [], ["--user", "1", "--out", "x"]):
+        assert main(["recommend", "--run", str(hymirec_run), *argv]) == 2
+        assert "--all" in capsys.readouterr().err

@@ -41,7 +41,18 @@ def _recommend(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
+    if args.all != bool(args.out):
+        raise ConfigError("--all writes every user's list to --out FILE.parquet: give both, or --user alone")
+    if args.all == bool(args.user):
+        raise ConfigError("give --user RAW_ID for one user or --all --out FILE.parquet for every user")
     run_dir = run_folder(args.run)
+    if args.all:
+        from hymirec.evaluation.batch import recommend_all
+
+        run = RestoredRun.load(run_dir)
+        rows = recommend_all(run, args.k, args.out, args.keep_history, args.merge)
+        print(f"{rows} recommendations for {run.split.dataset.n_users} users written to {args.out}")
+        return 0
     config = load_experiment(run_dir / "config.yaml")
     # The user is checked before the model is built: a typo should not cost a model load.
     user = find_user(load_dataset(config.data.dataset, config.data.data_dir), args.user)
@@ -74,9 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "(default: benchmarks/results/table2_<dataset>.json when it exists)")
     run.set_defaults(func=_run)
 
-    rec = subparsers.add_parser("recommend", help="a user's top-k from a finished run, with their interests")
+    rec = subparsers.add_parser("recommend", help="a user's top-k from a finished run, with their interests "
+                                "(or every user's, into a parquet file)")
     rec.add_argument("--run", required=True, type=Path, help="folder of 'hymirec run' or 'hymirec train'")
-    rec.add_argument("--user", required=True, help="the user's raw id (as in the source data)")
+    rec.add_argument("--user", help="the user's raw id (as in the source data)")
+    rec.add_argument("--all", action="store_true", help="every user of the run's dataset, in chunks, to --out")
+    rec.add_argument("--out", type=Path, help="with --all: the parquet file (user, rank, item, score, interest)")
     rec.add_argument("--k", type=int, default=10, help="how many items (default 10)")
     rec.add_argument("--keep-history", action="store_true", help="do not mask the items the user has seen")
     rec.add_argument("--merge", choices=["max", "round_robin"],
