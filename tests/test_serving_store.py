@@ -62,15 +62,15 @@ def test_everything_survives_reopening(tmp_path):
     url = f"sqlite:{tmp_path / 'serve.sqlite'}"
     store = open_store(url)
     store.append("u", _events(3))
-    store.add_item(StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", {"title": "New"}))
+    store.add_item(StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", b"\x00" * 8, {"title": "New"}))
     store.set_meta("k", "v")
     store.close()
     store = open_store(url)
     assert store.latest("u", 1) == [Event("e0", 3, 100)]
-    assert store.items() == [StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", {"title": "New"})]
+    assert store.items() == [StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", b"\x00" * 8, {"title": "New"})]
     assert store.get_meta("k") == "v" and store.get_meta("other") is None
     with pytest.raises(sqlite3.IntegrityError):
-        store.add_item(StoredItem(22, "new", b"", b"", {}))  # a raw id already stored
+        store.add_item(StoredItem(22, "new", b"", b"", b"", {}))  # a raw id already stored
     store.close()
 
 

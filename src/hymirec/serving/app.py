@@ -22,19 +22,23 @@ from fastapi.security import APIKeyHeader
 from hymirec import __version__
 from hymirec.evaluation.restored import RestoredRun
 from hymirec.serving.catalogue import UnknownItem
+from hymirec.serving.cold_start import ColdStartError
 from hymirec.serving.config import ServeConfig
 from hymirec.serving.limits import BodyLimit
 from hymirec.serving.metrics import ServingMetrics
 from hymirec.serving.refresher import Refresher
 from hymirec.serving.schemas import (
     AppendOut,
+    DriftOut,
     EventOut,
     EventsIn,
     EventsOut,
+    ItemIn,
+    ItemOut,
     RecommendationsOut,
     RecommendedItem,
 )
-from hymirec.serving.service import NewEvent, RecommendationService, UnknownUser
+from hymirec.serving.service import ItemExists, NewEvent, RecommendationService, UnknownUser
 from hymirec.serving.store import open_store
 
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
@@ -82,8 +86,13 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(UnknownItem)
-    async def unknown_item(request: Request, exc: UnknownItem) -> JSONResponse:
+    @app.exception_handler(ColdStartError)
+    async def unprocessable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ItemExists)
+    async def conflict(request: Request, exc: ItemExists) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     def service(request: Request) -> RecommendationService:
         return request.app.state.service
@@ -119,6 +128,17 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
                                  interest=r.interest or None) for r in served.items]
         return RecommendationsOut(user=user, k=k, merge=merge or svc.run.merge, fallback=served.fallback,
                                   summary=served.summary, bytes_read=served.bytes_read, items=items)
+
+    @app.post("/items", response_model=ItemOut, dependencies=guarded)
+    def post_item(body: ItemIn, request: Request) -> ItemOut:
+        """Add a new item from its fields (content encoder -> codebook -> model -> catalogue);
+        recommendable from the next request on."""
+        new = service(request).add_item(body.item, body.fields)
+        drift = None if new.drift is None else DriftOut(recent_cosine=new.drift.recent_cosine,
+                                                        baseline_cosine=new.drift.baseline_cosine,
+                                                        needs_refresh=new.drift.needs_refresh)
+        code_bytes = new.codes.nbytes + (0 if new.scales is None else new.scales.nbytes)
+        return ItemOut(item=body.item, id=new.item, code_bytes=code_bytes, drift=drift)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -54,6 +54,20 @@ class Catalogue:
         except KeyError:
             raise UnknownItem(f"item '{raw_id}' is not in the catalogue ({len(self)} items)") from None
 
+    def add(self, item: int, raw_id: str, title: str, vector: torch.Tensor) -> None:
+        """Append item ``item`` (the next id) with its ``[D]`` vector as the model scores it."""
+        if item != len(self) + 1:
+            raise ValueError(f"the catalogue's next item is {len(self) + 1}, got {item}")
+        # New objects, not in-place changes, and the vectors last: a request running meanwhile
+        # sees the old catalogue or the new one, never an id without a raw id.
+        self._ids = {**self._ids, raw_id: item}
+        self.raw_ids, self.titles = [*self.raw_ids, raw_id], [*self.titles, title]
+        self.popularity = np.append(self.popularity, 0)
+        self.vectors = torch.cat([self.vectors, vector[None].to(self.vectors.dtype)])
+
+    def __contains__(self, raw_id: str) -> bool:
+        return raw_id in self._ids
+
     def top_k(self, users: torch.Tensor, exclude: np.ndarray, k: int, merge: str) -> list[Recommendation]:
         """The ``k`` best items for ``[1, K, D]`` user vectors, never one in ``exclude``."""
         return top_items(users, self.vectors, exclude, k, merge)

@@ -25,6 +25,31 @@ class EventsIn(BaseModel):
     events: list[EventIn]
 
 
+class ItemIn(BaseModel):
+    """A new item: its raw id and its text fields (those the run's item texts are made of)."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str = ID
+    fields: dict[str, str] = Field(max_length=32)
+
+
+class DriftOut(BaseModel):
+    """The codebook's reconstruction of recently added items against its fit-time baseline."""
+
+    recent_cosine: float | None
+    baseline_cosine: float
+    needs_refresh: bool
+
+
+class ItemOut(BaseModel):
+    """An added item: raw id, canonical id, the bytes its codes and scales take, the drift."""
+
+    item: str
+    id: int
+    code_bytes: int
+    drift: DriftOut | None
+
+
 class AppendOut(BaseModel):
     user: str
     added: int

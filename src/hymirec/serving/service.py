@@ -9,17 +9,21 @@ and the response says so. Bytes read from the store are counted per request.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from hymirec.evaluation.recommend import Recommendation
 from hymirec.evaluation.restored import RestoredRun
 from hymirec.serving.catalogue import Catalogue
+from hymirec.serving.cold_start import ItemAdder, NewItem
 from hymirec.serving.config import ServeConfig
 from hymirec.serving.metrics import ServingMetrics
-from hymirec.serving.store import EVENT_BYTES, SEEN_BYTES, Event, Store, Summary
+from hymirec.serving.store import EVENT_BYTES, SEEN_BYTES, Event, Store, StoredItem, Summary
 from hymirec.serving.users import user_encoder
 
 # The store's meta key saying which run's dataset histories it holds.
@@ -28,6 +32,10 @@ IMPORTED = "imported_history"
 
 class UnknownUser(LookupError):
     """A user the store has never seen."""
+
+
+class ItemExists(ValueError):
+    """A raw item id the catalogue already holds."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ class RecommendationService:
         self.run, self.store, self.config, self.metrics = run, store, config, metrics
         self.catalogue = Catalogue.of_run(run)
         self.encoder = user_encoder(run)
+        self.adder = ItemAdder(run)
+        self._adding = threading.Lock()
+        for stored in store.items():  # items added before a restart, in their order
+            self._register(stored.raw_id, stored.fields, self.adder.restore(np.frombuffer(stored.vector, np.float32)))
         metrics.model.info({"model": run.config.model_name, "run": str(run.run_dir),
                             "encoder": type(self.encoder).__name__})
 
@@ -118,6 +130,28 @@ class RecommendationService:
         bytes_read += SEEN_BYTES * found
         self.metrics.bytes_read.observe(bytes_read)
         return Recommendations(top, None, outcome, bytes_read)
+
+    def add_item(self, raw_id: str, fields: dict[str, str]) -> NewItem:
+        """Add a new item from its fields (the cold-start path, ``cold_start``): recommendable
+        from the next request on, kept in the store."""
+        with self._adding:  # ids are handed out in order: one addition at a time
+            if raw_id in self.catalogue:
+                raise ItemExists(f"item '{raw_id}' is already in the catalogue")
+            new = self.adder.add(fields)
+            self.store.add_item(StoredItem(new.item, raw_id, new.codes.tobytes(),
+                                           b"" if new.scales is None else new.scales.tobytes(),
+                                           new.vector.astype(np.float32).tobytes(), fields))
+            self._register(raw_id, fields, new)
+            return new
+
+    @torch.no_grad()
+    def _register(self, raw_id: str, fields: dict[str, str], new: NewItem) -> None:
+        """Put an item the model has grown by into the catalogue, scored as the model scores it."""
+        with self.run.autocast():
+            vector = self.run.model.embed_items(torch.tensor([new.item], device=self.run.device)).float().cpu()[0]
+        if self.run.normalize:
+            vector = F.normalize(vector, dim=-1)
+        self.catalogue.add(new.item, raw_id, fields.get("title", raw_id), vector)
 
     def refresh(self, users: list[str]) -> int:
         """Recompute the summaries of ``users`` (the near-line worker's job); how many."""

@@ -29,7 +29,7 @@ CREATE INDEX IF NOT EXISTS events_by_user ON events (user, seq);
 CREATE INDEX IF NOT EXISTS events_by_item ON events (user, item);
 CREATE TABLE IF NOT EXISTS items (
     item INTEGER PRIMARY KEY, raw_id TEXT NOT NULL UNIQUE, codes BLOB NOT NULL, scales BLOB NOT NULL,
-    fields TEXT NOT NULL);
+    vector BLOB NOT NULL, fields TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -127,13 +127,13 @@ class SQLiteStore(Store):
 
     def add_item(self, item: StoredItem) -> None:
         self._write(lambda c: c.execute(
-            "INSERT INTO items (item, raw_id, codes, scales, fields) VALUES (?, ?, ?, ?, ?)",
-            (item.item, item.raw_id, item.codes, item.scales, json.dumps(item.fields))))
+            "INSERT INTO items (item, raw_id, codes, scales, vector, fields) VALUES (?, ?, ?, ?, ?, ?)",
+            (item.item, item.raw_id, item.codes, item.scales, item.vector, json.dumps(item.fields))))
 
     def items(self) -> list[StoredItem]:
-        rows = self._read("SELECT item, raw_id, codes, scales, fields FROM items ORDER BY item", ())
-        return [StoredItem(item, raw, bytes(codes), bytes(scales), json.loads(fields))
-                for item, raw, codes, scales, fields in rows]
+        rows = self._read("SELECT item, raw_id, codes, scales, vector, fields FROM items ORDER BY item", ())
+        return [StoredItem(item, raw, bytes(codes), bytes(scales), bytes(vector), json.loads(fields))
+                for item, raw, codes, scales, vector, fields in rows]
 
     def get_meta(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))

@@ -51,12 +51,14 @@ class UserState:
 
 @dataclass(frozen=True)
 class StoredItem:
-    """An item added while serving: canonical id, raw id, codebook codes and scales, fields."""
+    """An item added while serving: canonical id, raw id, codebook codes and scales, its
+    text-table row (float32 bytes: what a restart rebuilds it from), fields."""
 
     item: int
     raw_id: str
     codes: bytes
     scales: bytes
+    vector: bytes
     fields: dict[str, str]
 
 
