@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -23,6 +24,14 @@ def machine() -> str:
 def command() -> str:
     """The command line that ran this benchmark, as a reader would retype it."""
     return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
+
+
+def positive(text: str) -> int:
+    """An ``argparse`` type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def save_figure(fig, path: Path, title: str) -> None:

@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
-from common import RESULTS, command, machine, write_results  # noqa: E402
+from common import RESULTS, command, machine, positive, write_results  # noqa: E402
 from table2_ml100k import summarise  # noqa: E402
 
 S_VALUES, W_VALUES = [1, 2, 3, 4, 5], [1, 2, 4, 8, 16]
@@ -31,13 +31,6 @@ FULL_S, FULL_W = 2, 4
 # Points that are Table 4 variants: (s, w) -> its variant name there.
 FROM_TABLE4 = {(FULL_S, FULL_W): "full", (FULL_S, 1): "w/o window targets (w = 1)"}
 SHOWN = ["recall@10", "ndcg@10"]
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def point_name(s: int, w: int) -> str:

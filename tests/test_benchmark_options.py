@@ -19,6 +19,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     ("synthetic_interests", ["--window", "0"], "--window must be >= 1, got 0"),
     ("synthetic_interests", ["--max-interests", "1", "--min-interests", "1"], "--max-interests must be >= 2"),
     ("cost_vs_history", ["--lengths", "10", "100"], "--lengths must all be > n = 20"),
+    ("serving_load", ["--run", "runs/x"], "--run must be NAME=DIR, got 'runs/x'"),
+    ("serving_load", ["--run", "a=b", "--requests", "0"], "argument --requests: must be >= 1, got 0"),
 ])
 def test_out_of_range_options_are_refused_by_name(script, argv, message, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
