@@ -58,6 +58,14 @@ def test_served_top_k_equals_offline_top_k(runs, tmp_path, model):
             assert 'hymirec_summary_cache_total{result="hit"} 3.0' in text
 
 
+def test_an_hnsw_index_serves_the_exact_lists_of_a_small_catalogue(runs, tmp_path):
+    run = runs["hymirec"]
+    with _client(run, tmp_path, index="hnsw") as client:
+        for user in (2, 9):
+            offline = recommend_for_user(run, user, 5)
+            assert [r["item"] for r in _served(client, str(user), k=5)["items"]] == [str(r.item) for r in offline]
+
+
 def test_new_events_are_in_the_next_request_and_the_summary_refreshes_near_line(runs, tmp_path):
     run = runs["hymirec"]
     with _client(run, tmp_path, refresh_events=2) as client:

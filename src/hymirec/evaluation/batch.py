@@ -24,8 +24,9 @@ SCHEMA = pa.schema([("user", pa.string()), ("rank", pa.int32()), ("item", pa.str
                     ("score", pa.float32()), ("interest", pa.int32())])
 
 
-def _chunk(run: RestoredRun, users: np.ndarray) -> EvalExamples:
-    """The whole sequences of canonical ``users`` as evaluation examples."""
+def whole_sequences(run: RestoredRun, users: np.ndarray) -> EvalExamples:
+    """The whole sequences of canonical ``users`` as evaluation examples (what a user is
+    encoded from when recommending)."""
     sequences = run.split.sequences
     spans = [(sequences.offsets[u - 1], sequences.offsets[u]) for u in users]
     items = np.concatenate([sequences.items[lo:hi] for lo, hi in spans])
@@ -52,7 +53,7 @@ def recommend_all(
     out.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(out, SCHEMA) as writer:
         for lo in tqdm(range(0, len(users), chunk), desc="scoring users", unit="chunk", disable=not progress):
-            examples = _chunk(run, users[lo: lo + chunk])
+            examples = whole_sequences(run, users[lo: lo + chunk])
             with run.autocast():
                 vectors = encode_users(run.model, examples, run.max_len, normalize=run.normalize)
             histories = [examples.history(i)[0] for i in range(len(examples))]

@@ -1,14 +1,13 @@
-"""The items the server recommends from: raw ids, titles, vectors, popularity; exact retrieval.
+"""The items the server recommends from: raw ids, titles, vectors, popularity; retrieval.
 
-Built once from a restored run (every item's vector as the run scores it); retrieval is an exact
-inner product over the whole catalogue through the evaluator's ``top_k`` (the same masking and
-interest merge as offline evaluation), so served lists equal offline ones for the same vectors.
-
-Leaving out every item a user has seen without reading their whole history: ``top_k_unseen``
-asks the store only about each interest's best candidates, doubling them until every interest
-keeps ``k`` unseen ones. Both merges then pick only among those candidates, so the list is the
-one a full mask gives, at a cost set by ``k`` and how much of the top the user has seen, not by
-the history's length.
+Built once from a restored run (every item's vector as the run scores it). A list is made in two
+steps: an index (``retrieval``: exact by default) gives each interest's best candidates, then the
+evaluator's ``top_k`` ranks and merges the candidates (the same interest merge as offline
+evaluation). Leaving out every item a user has seen without reading their whole history: the
+store is asked only about the candidates, which double until every interest keeps ``k`` unseen
+ones. Both merges then pick among those candidates only, so with the exact index the list is the
+one a full mask over the whole catalogue gives, at a cost set by ``k`` and how much of the top
+the user has seen, not by the history's length.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import torch
 
 from hymirec.evaluation.recommend import Recommendation, item_titles, top_items
 from hymirec.evaluation.restored import RestoredRun
+from hymirec.serving.retrieval import build_index
 
 SeenLookup = Callable[[np.ndarray], np.ndarray]
 
@@ -32,17 +32,19 @@ class Catalogue:
     """Items ``1..N`` (``raw_ids[i - 1]``, ``titles[i - 1]``), ``vectors`` ``[N + 1, D]`` and
     ``popularity`` ``[N + 1]`` (interaction counts; row 0 is padding)."""
 
-    def __init__(self, raw_ids: list[str], titles: list[str], vectors: torch.Tensor, popularity: np.ndarray) -> None:
+    def __init__(self, raw_ids: list[str], titles: list[str], vectors: torch.Tensor, popularity: np.ndarray,
+                 index: str = "exact") -> None:
         self.raw_ids, self.titles = list(raw_ids), list(titles)
         self.vectors, self.popularity = vectors, popularity
+        self.index = build_index(index, vectors)
         self._ids = {raw: i for i, raw in enumerate(self.raw_ids, start=1)}
 
     @classmethod
-    def of_run(cls, run: RestoredRun) -> Catalogue:
+    def of_run(cls, run: RestoredRun, index: str = "exact") -> Catalogue:
         """The run's dataset items with the vectors its model scores them by."""
         dataset = run.split.dataset
         counts = np.bincount(dataset.interactions["item"].to_numpy(np.int64), minlength=dataset.n_items + 1)
-        return cls(dataset.items["raw_id"].astype(str).tolist(), item_titles(dataset), run.catalogue(), counts)
+        return cls(dataset.items["raw_id"].astype(str).tolist(), item_titles(dataset), run.catalogue(), counts, index)
 
     def __len__(self) -> int:
         return len(self.raw_ids)
@@ -64,31 +66,34 @@ class Catalogue:
         self.raw_ids, self.titles = [*self.raw_ids, raw_id], [*self.titles, title]
         self.popularity = np.append(self.popularity, 0)
         self.vectors = torch.cat([self.vectors, vector[None].to(self.vectors.dtype)])
+        self.index.add(vector)
 
     def __contains__(self, raw_id: str) -> bool:
         return raw_id in self._ids
 
-    def top_k(self, users: torch.Tensor, exclude: np.ndarray, k: int, merge: str) -> list[Recommendation]:
-        """The ``k`` best items for ``[1, K, D]`` user vectors, never one in ``exclude``."""
-        return top_items(users, self.vectors, exclude, k, merge)
-
-    def top_k_unseen(
-        self, users: torch.Tensor, exclude: np.ndarray, k: int, merge: str, seen: SeenLookup
+    def top_k(
+        self, users: torch.Tensor, exclude: np.ndarray, k: int, merge: str, seen: SeenLookup | None = None
     ) -> tuple[list[Recommendation], int]:
-        """``top_k`` leaving out ``exclude`` and every candidate ``seen(items)`` says the user
-        has seen; also how many items the lookups returned."""
-        scores = (users[0].float() @ self.vectors.T.float())  # [K, N + 1]
-        scores[:, 0] = -torch.inf
-        scores[:, torch.from_numpy(np.asarray(exclude, np.int64))] = -torch.inf
-        n, found = k + len(exclude), []
+        """The ``k`` best items for ``[1, K, D]`` user vectors, never one in ``exclude`` nor one
+        that ``seen(candidates)`` says the user has seen (None: ``exclude`` is all they have);
+        also how many items those lookups returned."""
+        vectors = self.vectors  # one read: an item added meanwhile is in the next request
+        exclude = np.asarray(exclude, np.int64)
+        n, found = k + len(exclude), np.zeros(0, np.int64)
         while True:
-            candidates = scores.topk(min(n, len(self)), dim=1).indices.numpy()
-            found = seen(np.unique(candidates))
-            unseen = (~np.isin(candidates, found)).sum(axis=1)
-            if (unseen >= k).all() or n >= len(self):
+            candidates = self.index.search(users[0], n)  # [K, n]
+            if seen is not None:
+                found = seen(np.unique(candidates[candidates > 0]))
+            unseen = (~np.isin(candidates, np.concatenate([exclude, found, [0]]))).sum(axis=1)
+            if (unseen >= k).all() or n >= len(vectors) - 1:
                 break
             n *= 2
-        return self.top_k(users, np.concatenate([exclude, found]), k, merge), len(found)
+        pool = np.unique(candidates[candidates > 0])
+        # The candidates as a catalogue of their own (row 0: padding), then back to item ids.
+        local = torch.cat([vectors[:1], vectors[torch.from_numpy(pool)]])
+        left_out = np.flatnonzero(np.isin(pool, np.concatenate([exclude, found]))) + 1
+        top = top_items(users, local, left_out, k, merge)
+        return [rec._replace(item=int(pool[rec.item - 1])) for rec in top], len(found)
 
     def popular(self, k: int, exclude: np.ndarray) -> list[Recommendation]:
         """The ``k`` most consumed items not in ``exclude`` (score: the count; interest 0: none)."""

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from hymirec.serving.config import LOOPBACK, ServeConfig
+from hymirec.serving.config import INDEXES, LOOPBACK, ServeConfig
 
 # The API key comes from the environment: a command-line argument is visible to every local user.
 API_KEY_ENV = "HYMIREC_API_KEY"
@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(store=args.store or f"sqlite:{run_dir / 'serve.sqlite'}", host=args.host, port=args.port,
                          api_key=os.environ.get(API_KEY_ENV) or None, max_k=args.max_k,
                          refresh_events=args.refresh_events, refresh_seconds=args.refresh_seconds,
-                         import_history=not args.no_import)
+                         import_history=not args.no_import, index=args.index)
     run = RestoredRun.load(run_dir, device=args.device)
     uvicorn.run(create_app(run, config), host=config.host, port=config.port, log_level="info")
     return 0
@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="recompute a user's coarse interests once they are this many events behind")
     serve.add_argument("--refresh-seconds", type=float, default=ServeConfig.refresh_seconds,
                        help="... or once they are this old with any new event")
+    serve.add_argument("--index", choices=INDEXES, default="exact",
+                       help="candidate retrieval: exact inner product (default) or a faiss HNSW graph")
     serve.add_argument("--no-import", action="store_true",
                        help="do not load the run's dataset histories into the store at start")
     serve.set_defaults(func=_serve)

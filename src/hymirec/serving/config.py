@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from hymirec.config import ConfigError
 
 LOOPBACK = "127.0.0.1"
+# Candidate retrieval (``serving.retrieval``): every item scored, or a faiss HNSW graph.
+INDEXES = ("exact", "hnsw")
 
 
 @dataclass
@@ -17,7 +19,8 @@ class ServeConfig:
     most events one request may append; ``refresh_events`` / ``refresh_seconds``: a user's
     coarse-interest summary is recomputed near-line once it is that many events behind, or has
     any new event and is that old; ``refresh_poll_seconds``: how often the worker looks;
-    ``import_history``: load the run's dataset histories into the store at start (idempotent)."""
+    ``import_history``: load the run's dataset histories into the store at start (idempotent);
+    ``index``: candidate retrieval, ``exact`` or ``hnsw`` (``serving.retrieval``)."""
 
     store: str = "sqlite:serve.sqlite"
     host: str = LOOPBACK
@@ -30,6 +33,7 @@ class ServeConfig:
     refresh_seconds: float = 60.0
     refresh_poll_seconds: float = 0.5
     import_history: bool = True
+    index: str = "exact"
 
     def __post_init__(self) -> None:
         for name in ("max_k", "max_body_bytes", "max_events", "refresh_events"):
@@ -37,5 +41,7 @@ class ServeConfig:
                 raise ConfigError(f"serve {name} must be >= 1, got {getattr(self, name)}")
         if self.refresh_seconds <= 0 or self.refresh_poll_seconds <= 0:
             raise ConfigError("serve refresh_seconds and refresh_poll_seconds must be > 0")
+        if self.index not in INDEXES:
+            raise ConfigError(f"serve index must be one of {INDEXES}, got {self.index!r}")
         if not 0 < self.port < 65536:
             raise ConfigError(f"serve port must be in 1..65535, got {self.port}")

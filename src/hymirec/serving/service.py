@@ -63,7 +63,7 @@ class RecommendationService:
 
     def __init__(self, run: RestoredRun, store: Store, config: ServeConfig, metrics: ServingMetrics) -> None:
         self.run, self.store, self.config, self.metrics = run, store, config, metrics
-        self.catalogue = Catalogue.of_run(run)
+        self.catalogue = Catalogue.of_run(run, config.index)
         self.encoder = user_encoder(run)
         self.adder = ItemAdder(run)
         self._adding = threading.Lock()
@@ -123,10 +123,9 @@ class RecommendationService:
             self.metrics.summary.labels(outcome).inc()
         vectors = self.encoder.interests(items, times, summary)
         merge = merge or self.run.merge
-        if state.events <= len(items):  # the whole history was read
-            top, found = self.catalogue.top_k(vectors, items, k, merge), 0
-        else:
-            top, found = self.catalogue.top_k_unseen(vectors, items, k, merge, lambda c: self.store.seen(user, c))
+        # Beyond the events read, the store says which candidates the user has seen.
+        seen = None if state.events <= len(items) else (lambda candidates: self.store.seen(user, candidates))
+        top, found = self.catalogue.top_k(vectors, items, k, merge, seen)
         bytes_read += SEEN_BYTES * found
         self.metrics.bytes_read.observe(bytes_read)
         return Recommendations(top, None, outcome, bytes_read)
