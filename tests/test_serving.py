@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from redis_server import redis_server
 from serving_runs import train_run
 
 from hymirec.evaluation.recommend import recommend, recommend_for_user
@@ -26,8 +27,8 @@ def runs(tmp_path_factory):
 
 def _client(run: RestoredRun, tmp_path, **settings) -> TestClient:
     # The worker only when a test asks for it: its passes would race the assertions.
-    settings = {"refresh_poll_seconds": 3600.0, **settings}
-    return TestClient(create_app(run, ServeConfig(store=f"sqlite:{tmp_path / 'serve.sqlite'}", **settings)))
+    settings = {"refresh_poll_seconds": 3600.0, "store": f"sqlite:{tmp_path / 'serve.sqlite'}", **settings}
+    return TestClient(create_app(run, ServeConfig(**settings)))
 
 
 def _served(client: TestClient, user: str, **params) -> dict:
@@ -56,6 +57,15 @@ def test_served_top_k_equals_offline_top_k(runs, tmp_path, model):
             text = client.get("/metrics").text
             assert 'hymirec_summary_cache_total{result="miss"} 3.0' in text
             assert 'hymirec_summary_cache_total{result="hit"} 3.0' in text
+
+
+def test_a_redis_store_serves_the_same_lists(runs, tmp_path):
+    run = runs["hymirec"]
+    with redis_server(tmp_path / "redis") as url, _client(run, tmp_path, store=url) as client:
+        for user in (3, 12):
+            offline = recommend_for_user(run, user, 5)
+            assert [r["item"] for r in _served(client, str(user), k=5)["items"]] == [str(r.item) for r in offline]
+            assert _served(client, str(user), k=5)["summary"] == "hit"
 
 
 def test_an_hnsw_index_serves_the_exact_lists_of_a_small_catalogue(runs, tmp_path):

@@ -1,20 +1,30 @@
-"""The SQLite store: idempotent appends, latest events in order, seen lookups, summaries that
-never go back in time, staleness, added items, and everything still there after reopening."""
+"""The stores (SQLite and Redis, the same tests): idempotent appends, latest events in order,
+seen lookups, summaries that never go back in time, staleness, added items, and everything still
+there after reopening."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 import pytest
+from redis_server import redis_server
 
 from hymirec.config import ConfigError
 from hymirec.serving.store import Event, StoredItem, Summary, open_store
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def url(request, tmp_path):
+    """A fresh store's URL: a new SQLite file, or a new redis-server."""
+    if request.param == "sqlite":
+        yield f"sqlite:{tmp_path / 'db' / 'serve.sqlite'}"
+        return
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
 @pytest.fixture()
-def store(tmp_path):
-    store = open_store(f"sqlite:{tmp_path / 'db' / 'serve.sqlite'}")
+def store(url):
+    store = open_store(url)
     yield store
     store.close()
 
@@ -58,8 +68,7 @@ def test_summaries_only_move_forward_and_staleness(store):
     assert store.stale(1, 0.0, 10) == ["u"]
 
 
-def test_everything_survives_reopening(tmp_path):
-    url = f"sqlite:{tmp_path / 'serve.sqlite'}"
+def test_everything_survives_reopening(url):
     store = open_store(url)
     store.append("u", _events(3))
     store.add_item(StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", b"\x00" * 8, {"title": "New"}))
@@ -69,11 +78,11 @@ def test_everything_survives_reopening(tmp_path):
     assert store.latest("u", 1) == [Event("e0", 3, 100)]
     assert store.items() == [StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", b"\x00" * 8, {"title": "New"})]
     assert store.get_meta("k") == "v" and store.get_meta("other") is None
-    with pytest.raises(sqlite3.IntegrityError):
-        store.add_item(StoredItem(22, "new", b"", b"", b"", {}))  # a raw id already stored
+    with pytest.raises(ValueError, match="item 'new'.* is already stored"):
+        store.add_item(StoredItem(22, "new", b"", b"", b"", {}))
     store.close()
 
 
 def test_unknown_store_urls_are_refused():
-    with pytest.raises(ConfigError, match="expected sqlite:PATH"):
+    with pytest.raises(ConfigError, match="expected sqlite:PATH or redis://HOST:PORT/DB"):
         open_store("mongodb://x")

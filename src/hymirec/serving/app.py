@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
 
 from hymirec import __version__
@@ -30,6 +30,7 @@ from hymirec.serving.refresher import Refresher
 from hymirec.serving.schemas import (
     AppendOut,
     DriftOut,
+    ErrorOut,
     EventOut,
     EventsIn,
     EventsOut,
@@ -43,6 +44,16 @@ from hymirec.serving.store import open_store
 
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _errors(**codes: str) -> dict:
+    """OpenAPI entries of the 4xx answers a route gives beside FastAPI's 422 (``E404="..."``)."""
+    return {int(code[1:]): {"model": ErrorOut, "description": text} for code, text in codes.items()}
+
+
+UNAUTHORISED = "no valid X-API-Key header (when the server has a key)"
+TOO_LARGE = "the body is over the size limit"
+UNKNOWN_USER = "the user is unknown"
 
 
 def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
@@ -99,7 +110,8 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
 
     guarded = [Depends(authorised)]
 
-    @app.post("/users/{user}/events", response_model=AppendOut, dependencies=guarded)
+    @app.post("/users/{user}/events", response_model=AppendOut, dependencies=guarded,
+              responses=_errors(E401=UNAUTHORISED, E413=TOO_LARGE, E400="a malformed Content-Length"))
     def post_events(user: UserId, body: EventsIn, request: Request) -> AppendOut:
         """Append the user's events (registering the user; an empty list only registers them).
         Idempotent by event id; acknowledged only once stored durably."""
@@ -109,14 +121,16 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         added, duplicates = service(request).append(user, events)
         return AppendOut(user=user, added=added, duplicates=duplicates)
 
-    @app.get("/users/{user}/events", response_model=EventsOut, dependencies=guarded)
+    @app.get("/users/{user}/events", response_model=EventsOut, dependencies=guarded,
+             responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
     def get_events(user: UserId, request: Request,
                    limit: Annotated[int, Query(ge=1, le=config.max_events)] = 50) -> EventsOut:
         """The user's latest events as stored, oldest first."""
         rows = service(request).events(user, limit)
         return EventsOut(user=user, events=[EventOut(event_id=e, item=i, timestamp=t) for e, i, t in rows])
 
-    @app.get("/users/{user}/recommendations", response_model=RecommendationsOut, dependencies=guarded)
+    @app.get("/users/{user}/recommendations", response_model=RecommendationsOut, dependencies=guarded,
+             responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
     def get_recommendations(user: UserId, request: Request,
                             k: Annotated[int, Query(ge=1, le=config.max_k)] = 10,
                             merge: Literal["max", "round_robin"] | None = None) -> RecommendationsOut:
@@ -129,7 +143,9 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         return RecommendationsOut(user=user, k=k, merge=merge or svc.run.merge, fallback=served.fallback,
                                   summary=served.summary, bytes_read=served.bytes_read, items=items)
 
-    @app.post("/items", response_model=ItemOut, dependencies=guarded)
+    @app.post("/items", response_model=ItemOut, dependencies=guarded,
+              responses=_errors(E401=UNAUTHORISED, E409="the raw id is already in the catalogue", E413=TOO_LARGE,
+                                E400="a malformed Content-Length"))
     def post_item(body: ItemIn, request: Request) -> ItemOut:
         """Add a new item from its fields (content encoder -> codebook -> model -> catalogue);
         recommendable from the next request on."""
@@ -145,7 +161,7 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "still loading"}})
     def readyz(request: Request) -> JSONResponse:
         """The model, catalogue and store are loaded."""
         svc = getattr(request.app.state, "service", None)
@@ -153,9 +169,10 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "model": svc.run.config.model_name, "items": len(svc.catalogue)})
 
-    @app.get("/metrics", dependencies=guarded)
-    def prometheus() -> Response:
+    @app.get("/metrics", dependencies=guarded, response_class=PlainTextResponse,
+             responses=_errors(E401=UNAUTHORISED))
+    def prometheus() -> PlainTextResponse:
         """Prometheus text: requests and latency per route, summary hits and misses, bytes read."""
-        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 ID = Field(min_length=1, max_length=128)
 
 
+class ErrorOut(BaseModel):
+    """A refused request: what was wrong with it."""
+
+    detail: str
+
+
 class EventIn(BaseModel):
     """One interaction: the client's event id (a retry with the same id is not stored twice),
     the item's raw id, and its unix time (default: when it arrives)."""

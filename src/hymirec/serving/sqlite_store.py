@@ -126,9 +126,12 @@ class SQLiteStore(Store):
         return [row[0] for row in rows]
 
     def add_item(self, item: StoredItem) -> None:
-        self._write(lambda c: c.execute(
-            "INSERT INTO items (item, raw_id, codes, scales, vector, fields) VALUES (?, ?, ?, ?, ?, ?)",
-            (item.item, item.raw_id, item.codes, item.scales, item.vector, json.dumps(item.fields))))
+        try:
+            self._write(lambda c: c.execute(
+                "INSERT INTO items (item, raw_id, codes, scales, vector, fields) VALUES (?, ?, ?, ?, ?, ?)",
+                (item.item, item.raw_id, item.codes, item.scales, item.vector, json.dumps(item.fields))))
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"item '{item.raw_id}' (id {item.item}) is already stored") from exc
 
     def items(self) -> list[StoredItem]:
         rows = self._read("SELECT item, raw_id, codes, scales, vector, fields FROM items ORDER BY item", ())

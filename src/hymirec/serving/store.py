@@ -3,7 +3,7 @@
 Per user: the events (event id, item, time), in arrival order, idempotent by event id, and the
 near-line summary of the long history (opaque bytes, with the event count it was computed at).
 Per added item: its raw id, codes, scales and fields. ``open_store`` picks the implementation
-from a URL (``sqlite:PATH``). An append returns only after the events are durable: an
+from a URL (``sqlite:PATH``, ``redis://HOST:PORT/DB``). An append returns only after the events are durable: an
 acknowledged event survives a crash of the server.
 """
 
@@ -107,7 +107,7 @@ class Store(ABC):
 
     @abstractmethod
     def add_item(self, item: StoredItem) -> None:
-        """Keep an item added while serving (a raw id already stored is an error)."""
+        """Keep an item added while serving (a raw id already stored: ``ValueError``)."""
 
     @abstractmethod
     def items(self) -> list[StoredItem]:
@@ -127,10 +127,15 @@ class Store(ABC):
 
 
 def open_store(url: str) -> Store:
-    """The store of ``url``: ``sqlite:PATH`` (the embedded default)."""
+    """The store of ``url``: ``sqlite:PATH`` (the embedded default) or ``redis://host:port/db``
+    (shared by several servers)."""
     scheme, _, rest = url.partition(":")
     if scheme == "sqlite" and rest:
         from hymirec.serving.sqlite_store import SQLiteStore
 
         return SQLiteStore(rest)
-    raise ConfigError(f"--store {url!r}: expected sqlite:PATH")
+    if scheme == "redis" and rest.startswith("//"):
+        from hymirec.serving.redis_store import RedisStore
+
+        return RedisStore(url)
+    raise ConfigError(f"--store {url!r}: expected sqlite:PATH or redis://HOST:PORT/DB")
