@@ -1,5 +1,5 @@
-"""Tiny finished runs for the serving tests: a HyMiRec run (long history, two interests) and a
-SASRec run, trained for one epoch on the toy dataset, offline."""
+"""Tiny finished runs for the serving tests: a HyMiRec run (long history, two interests), a
+SASRec run and an HLLM run, trained for one epoch on the toy dataset, offline."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ MODELS = {
                 "lightweight": {"dim": 8, "num_layers": 1, "num_heads": 2, "ffn_dim": 16},
                 "llm": {"backbone": LLAMA, "recent": 3, "interests": 2}},
     "sasrec": {"name": "sasrec", "dim": 8, "num_layers": 1, "ffn_dim": 8},
+    "hllm": {"name": "hllm", "items": {"encoder": BERT}, "user_model": LLAMA},
 }
-LOSSES = {"hymirec": {"name": "dmil", "window": 2}, "sasrec": {"name": "full_softmax"}}
+LOSSES = {"hymirec": {"name": "dmil", "window": 2}, "sasrec": {"name": "full_softmax"},
+          "hllm": {"name": "full_softmax"}}
 
 
 def pretrained_encoder(root: Path) -> Path:

@@ -22,7 +22,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HYMIREC_DATA_DIR", str(root / "cache"))
-        yield {name: RestoredRun.load(train_run(root / name, name)) for name in ("hymirec", "sasrec")}
+        yield {name: RestoredRun.load(train_run(root / name, name)) for name in ("hymirec", "sasrec", "hllm")}
 
 
 def _client(run: RestoredRun, tmp_path, **settings) -> TestClient:
@@ -37,7 +37,7 @@ def _served(client: TestClient, user: str, **params) -> dict:
     return response.json()
 
 
-@pytest.mark.parametrize("model", ["hymirec", "sasrec"])
+@pytest.mark.parametrize("model", ["hymirec", "sasrec", "hllm"])
 def test_served_top_k_equals_offline_top_k(runs, tmp_path, model):
     run = runs[model]
     expected_encoder = CoarseSummaryEncoder if model == "hymirec" else FullHistoryEncoder
@@ -106,7 +106,9 @@ def test_online_reads_do_not_grow_with_the_history(runs, tmp_path):
             events = [{"event_id": str(i), "item": str(1 + i % 4)} for i in range(length)]
             user = f"long{length}"
             assert client.post(f"/users/{user}/events", json={"events": events}).status_code == 200
-            assert _served(client, user, k=3)["summary"] == "miss"
+            miss = _served(client, user, k=3)
+            # A miss also reads the latest max_len (6) events, once, to compute the summary.
+            assert miss["summary"] == "miss" and 9 * 16 <= miss["bytes_read"] <= 9 * 16 + 4 * 8
             hit = _served(client, user, k=3)
             assert hit["summary"] == "hit" and {r["item"] for r in hit["items"]}.isdisjoint({"1", "2", "3", "4"})
             reads[length] = hit["bytes_read"]

@@ -117,9 +117,11 @@ class RecommendationService:
             stored = state.summary
             if stored is not None and self.encoder.accepts(stored.data):
                 summary, outcome = stored.data, "hit"
+                bytes_read += len(summary)
             else:
-                summary, outcome = self._summarise(user, state.events), "miss"
-            bytes_read += len(summary) if outcome == "hit" else 0
+                summary, read = self._summarise(user, state.events)
+                outcome = "miss"
+                bytes_read += EVENT_BYTES * read  # the long history, read once
             self.metrics.summary.labels(outcome).inc()
         vectors = self.encoder.interests(items, times, summary)
         merge = merge or self.run.merge
@@ -165,11 +167,12 @@ class RecommendationService:
             self.metrics.refresh_lag.set(oldest)
         return len(users)
 
-    def _summarise(self, user: str, events: int) -> bytes:
+    def _summarise(self, user: str, events: int) -> tuple[bytes, int]:
+        """Compute and store the user's summary; the summary and how many events it read."""
         items, _ = self.store.recent_items(user, self.run.max_len)
         data = self.encoder.summarise(items)
         self.store.put_summary(user, Summary(data, events, time.time()))
-        return data
+        return data, len(items)
 
     def _state(self, user: str):
         state = self.store.state(user)
