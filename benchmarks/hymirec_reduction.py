@@ -24,6 +24,11 @@ next-item pairs for every arm, as for HLLM), and is selected on validation N@10:
   still one interest at the item token. C1 − A512 is what the long-history branch adds.
 - **C2 (full HyMiRec, A's coverage)**: C1 with two interests read at query tokens (started
   orthogonal) and trained by DMIL (w = 4). C2 − C1 is what the multi-interest head adds.
+- **S (C1 trained as searched)**: C1 with the training the validation search chose (weight decay
+  0.1, a fixed temperature of 0.1, 24 epochs with patience 4; ``table2_ml100k.SEARCHED``): the
+  Table 2 variant "hymirec text+ID tiled" (its runs are the same runs).
+- **S- (S without the long history)**: S with the lightweight recommender and the indicator off,
+  i.e. A512 with S's training. S − S- is what the long-history branch adds at the final training.
 
 On MovieLens-100K the HLLM text + ID reference row is read from ``table2_ml100k.json`` (the same
 code and settings, 3 seeds). ``--dataset movielens-small`` runs the arms on MovieLens-latest-small
@@ -46,7 +51,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants
 from common import RESULTS, command, machine, save_figure, write_results
-from table2_ml100k import SPLITS, summarise
+from table2_ml100k import SEARCHED, SPLITS, summarise
 
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 SCHEDULE = ["train.epochs=12", "train.patience=3"]
@@ -65,6 +70,9 @@ VARIANTS = {
                                                     "model.llm.query_init=orthogonal",
                                                     "train.loss={name: dmil, window: 4, temperature: 0.05, "
                                                     "learnable_temperature: true}"]),
+    "S: C1 trained as searched": ("hymirec", SEARCHED),
+    "S-: S without the long history": ("hymirec", [*SEARCHED, "model.lightweight.enabled=false",
+                                                   "model.llm.indicator=false"]),
 }
 METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
 REFERENCE = "hllm text+ID"

@@ -30,6 +30,16 @@ from common import RESULTS, command, machine, write_results
 KS = [10, 50, 100, 200]
 METRICS = [f"recall@{k}" for k in KS] + [f"ndcg@{k}" for k in KS]
 SPLITS = {"test_masked": "history masked (our protocol)", "test_unmasked": "history unmasked (RecBole's convention)"}
+# What the validation search chose (search_ml100k.md, stages c1-regularise and c1-wd-around, seed 42):
+# every training position a user state once per epoch (windows: tile), the last 32 items read by a
+# 4-layer LLM recommender at their item tokens, the long history before them through the lightweight
+# recommender and the indicator, one interest, the next-item loss on cosine scores at a fixed
+# temperature of 0.1, weight decay 0.1; validation peaks near epoch 7, so 24 epochs with patience 4.
+SEARCHED = ["model.items.item_ids=true", "data.max_len=512", "model.llm.recent=32", "model.lightweight.enabled=true",
+            "model.llm.indicator=true", "model.llm.interests=1", "model.llm.readout=item",
+            "model.llm.backbone.num_layers=4", "model.windows=tile", "train.weight_decay=0.1",
+            "train.loss={name: full_softmax, temperature: 0.1, learnable_temperature: false}",
+            "train.epochs=24", "train.patience=4"]
 # Trained here: (config, overrides) per variant.
 VARIANTS = {
     "patchrec text": ("patchrec", ["model.items.item_ids=false"]),
@@ -41,6 +51,7 @@ VARIANTS = {
     "hymirec text+ID single-interest": ("hymirec", [
         "model.items.item_ids=true", "model.llm.interests=1",
         "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"]),
+    "hymirec text+ID tiled": ("hymirec", SEARCHED),
 }
 # Read from earlier benchmarks: table row -> (results file, its variants of that model).
 EARLIER = {
@@ -51,7 +62,7 @@ EARLIER = {
     "HLLM": ("llm_baselines_ml100k.json", ["hllm text", "hllm text+ID"]),
 }
 ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"],
-        "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest"]}
+        "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest", "hymirec text+ID tiled"]}
 
 
 def stat(values: list[float]) -> dict:
