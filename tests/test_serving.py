@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from redis_server import redis_server
 from serving_runs import train_run
 
+from hymirec.cli import main
 from hymirec.evaluation.recommend import recommend, recommend_for_user
 from hymirec.evaluation.restored import RestoredRun
 from hymirec.serving.app import create_app
@@ -178,3 +179,14 @@ def test_api_key_health_and_metrics(runs, tmp_path):
         assert 'hymirec_model_info{encoder="FullHistoryEncoder",model="sasrec"' in text
         assert "hymirec_bytes_read_per_request_count 1.0" in text
         assert "/users/{user}/recommendations" in client.get("/openapi.json").json()["paths"]
+
+
+def test_serve_refuses_a_missing_run_and_bad_settings_before_starting(runs, tmp_path, capsys):
+    assert main(["serve", "--run", str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'} is not a finished run" in capsys.readouterr().err
+    run = str(runs["sasrec"].run_dir)
+    for argv, message in ((["--store", "mongodb://x"], "expected sqlite:PATH or redis://HOST:PORT/DB"),
+                          (["--max-k", "0"], "serve max_k must be >= 1, got 0"),
+                          (["--port", "70000"], "serve port must be in 1..65535, got 70000")):
+        assert main(["serve", "--run", run, *argv]) == 2
+        assert message in capsys.readouterr().err

@@ -18,7 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     from hymirec.evaluation.restored import RestoredRun, run_folder
     from hymirec.serving.app import create_app
 
-    # Refused before the server starts, naming the folder: not a run, or of another version.
+    # Refused before the server starts, naming the folder (not a run, or of another version) or
+    # the setting.
     run_dir = run_folder(args.run)
     config = ServeConfig(store=args.store or f"sqlite:{run_dir / 'serve.sqlite'}", host=args.host, port=args.port,
                          api_key=os.environ.get(API_KEY_ENV) or None, max_k=args.max_k,
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--run", required=True, type=Path, help="folder of 'hymirec run' or 'hymirec train'")
     serve.add_argument("--host", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK}: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--store", help="sqlite:PATH (default: sqlite:<run folder>/serve.sqlite)")
+    serve.add_argument("--store", help="sqlite:PATH or redis://HOST:PORT/DB (default: sqlite:<run folder>/serve.sqlite)")
     serve.add_argument("--device", help="cpu, cuda, cuda:N (default: the run's train.device)")
     serve.add_argument("--max-k", type=int, default=ServeConfig.max_k, help="the longest list a request may ask for")
     serve.add_argument("--refresh-events", type=int, default=ServeConfig.refresh_events,

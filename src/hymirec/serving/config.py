@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hymirec.config import ConfigError
+from hymirec.serving.store import store_kind
 
 LOOPBACK = "127.0.0.1"
 # Candidate retrieval (``serving.retrieval``): every item scored, or a faiss HNSW graph.
@@ -36,6 +37,7 @@ class ServeConfig:
     index: str = "exact"
 
     def __post_init__(self) -> None:
+        store_kind(self.store)
         for name in ("max_k", "max_body_bytes", "max_events", "refresh_events"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"serve {name} must be >= 1, got {getattr(self, name)}")

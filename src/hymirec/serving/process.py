@@ -32,7 +32,9 @@ class ServerProcess:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120.0) -> ServerProcess:
+    # Minutes, not seconds: a server started at low priority beside other jobs (the test suite
+    # under `nice`) can take that long to import torch and load a model; an idle one takes seconds.
+    def start(self, timeout: float = 600.0) -> ServerProcess:
         """Start the server and wait until ``/readyz`` answers 200."""
         command = [sys.executable, "-m", "hymirec.cli", "serve", "--run", str(self.run), "--port", str(self.port),
                    "--store", f"sqlite:{self.store}", *self.options]

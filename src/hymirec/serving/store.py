@@ -126,16 +126,21 @@ class Store(ABC):
         """Release the store."""
 
 
+def store_kind(url: str) -> str:
+    """``sqlite`` or ``redis``: the kind of store ``url`` names; a ``ConfigError`` otherwise."""
+    scheme, _, rest = url.partition(":")
+    if scheme == "sqlite" and rest or scheme == "redis" and rest.startswith("//"):
+        return scheme
+    raise ConfigError(f"--store {url!r}: expected sqlite:PATH or redis://HOST:PORT/DB")
+
+
 def open_store(url: str) -> Store:
     """The store of ``url``: ``sqlite:PATH`` (the embedded default) or ``redis://host:port/db``
     (shared by several servers)."""
-    scheme, _, rest = url.partition(":")
-    if scheme == "sqlite" and rest:
+    if store_kind(url) == "sqlite":
         from hymirec.serving.sqlite_store import SQLiteStore
 
-        return SQLiteStore(rest)
-    if scheme == "redis" and rest.startswith("//"):
-        from hymirec.serving.redis_store import RedisStore
+        return SQLiteStore(url.partition(":")[2])
+    from hymirec.serving.redis_store import RedisStore
 
-        return RedisStore(url)
-    raise ConfigError(f"--store {url!r}: expected sqlite:PATH or redis://HOST:PORT/DB")
+    return RedisStore(url)
