@@ -44,7 +44,7 @@ from hymirec.encoders.export import write_embeddings
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import embed_catalogue, encode_users
 from hymirec.evaluation.lists import interest_coverage, window_recall
-from hymirec.training.run import restore_run
+from hymirec.evaluation.restored import RestoredRun
 
 CONFIG = str(ROOT / "configs" / "hymirec_synthetic.yaml")
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
@@ -102,12 +102,12 @@ def make_data(args: argparse.Namespace) -> tuple[Path, Path, dict]:
 def interest_measures(run_dir: Path, top_k: int) -> dict[str, float]:
     """Purity / coverage / distinct / on-target (means over test users) of one finished run. A run
     trained on a GPU is read on the CPU where there is none (``--reuse`` on another machine)."""
-    config, split, trainer = restore_run(run_dir, None if torch.cuda.is_available() else ["train.device=cpu"])
-    examples = split.examples("test")
-    with trainer.autocast():
-        users = encode_users(trainer.model, examples, config.data.max_len, normalize=True)
-        items = embed_catalogue(trainer.model, normalize=True, progress=False)
-    dataset = split.dataset
+    run = RestoredRun.load(run_dir, None if torch.cuda.is_available() else ["train.device=cpu"])
+    examples = run.split.examples("test")
+    with run.autocast():
+        users = encode_users(run.model, examples, run.max_len, normalize=True)
+        items = embed_catalogue(run.model, normalize=True, progress=False)
+    dataset = run.split.dataset
     clusters = np.concatenate([[0], dataset.items.sort_values("item")["cluster"].to_numpy(np.int64)])
     truth_by_user = dict(zip(dataset.users["user"].to_numpy(), dataset.users["interests"]))
     truth = [np.asarray(truth_by_user[int(u)]).tolist() for u in examples.users]

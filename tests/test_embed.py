@@ -12,7 +12,7 @@ from hymirec.encoders import BackboneConfig, load_backbone
 from hymirec.encoders.export import read_embeddings
 from hymirec.cli import main
 from hymirec.codebook.io import load_embeddings
-from hymirec.training.run import restore_run
+from hymirec.evaluation.restored import RestoredRun
 from test_cli_train import _toy_dataset_dir
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -42,9 +42,8 @@ def test_run_export_round_trips_and_is_cached(tmp_path, data_dir, capsys):
     vectors, meta = read_embeddings(path)
     assert meta["raw_ids"] == [str(i) for i in range(1, 21)] and meta["source"]["model"] == "hllm"
     # The export is what the trained model scores items with.
-    _, _, trainer = restore_run(run)
     with torch.no_grad():
-        expected = trainer.model.embed_items(torch.arange(21))
+        expected = RestoredRun.load(run).model.embed_items(torch.arange(21))
     torch.testing.assert_close(vectors, expected)
     torch.testing.assert_close(read_embeddings(out)[0], vectors)
     assert load_embeddings(out).shape == (20, 16)

@@ -15,7 +15,9 @@ from serving_runs import train_run
 from hymirec.cli import main
 from hymirec.evaluation.recommend import recommend_for_user
 from hymirec.evaluation.restored import RestoredRun, RunError
-from hymirec.training.run import restore_run
+from hymirec.training.config import load_experiment
+from hymirec.training.run import build, load_split
+from hymirec.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,11 @@ def hymirec_run(tmp_path_factory):
 def test_restored_run_is_the_trained_model(hymirec_run):
     run = RestoredRun.load(hymirec_run)
     assert not hasattr(run, "optimizer") and not run.model.training
-    _, _, trainer = restore_run(hymirec_run)
+    config = load_experiment(hymirec_run / "config.yaml")
+    split = load_split(config)
+    torch.manual_seed(config.train.seed)  # as in training: the random frozen parts
+    trainer = Trainer(config, build(config, split), split, hymirec_run)
+    trainer.load_best()
     ours, theirs = run.model.state_dict(), trainer.model.state_dict()
     assert ours.keys() == theirs.keys()
     for key in ours:

@@ -20,10 +20,11 @@ import torch
 
 from hymirec.config import ConfigError
 from hymirec.data.split import LeaveOneOutSplit
-from hymirec.evaluation.inference import embed_catalogue
+from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
+from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import CheckpointError, fingerprint, frozen_names, load_weights, read_checkpoint
-from hymirec.training.config import ExperimentConfig, load_experiment
+from hymirec.training.config import ExperimentConfig, dump_experiment, load_experiment
 from hymirec.training.losses import build_loss
 from hymirec.training.params import configure_parameters, resolve_device
 from hymirec.training.run import build, load_split
@@ -126,3 +127,28 @@ def _restore_model(run_dir: Path, config: ExperimentConfig, split: LeaveOneOutSp
     frozen = frozen_names(modules)
     load_weights(read_checkpoint(run_dir / BEST), modules, frozen, fingerprint(modules, frozen) if frozen else None)
     return model
+
+
+def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, dict]:
+    """Re-evaluate the best checkpoint of a finished run (overrides may change ``eval.*``)."""
+    run = RestoredRun.load(run_dir, overrides)
+    with run.autocast():
+        results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.normalize)
+    return run.config, results
+
+
+def export_run_embeddings(run_dir: str | Path, progress: bool = True) -> tuple[Path, bool]:
+    """Every item's vector as the run's best model scores it (``embed_items``), exported to the
+    embeddings cache; returns the file and whether it was already there (same run settings and
+    the same checkpoint bytes)."""
+    run_dir = Path(run_dir)
+    config = load_experiment(run_dir / CONFIG)
+    source = {"run": dump_experiment(config), "checkpoint": file_digest(run_dir / BEST)}
+    path = cache_path(cache_key(source))
+    if path.is_file():
+        return path, True
+    run = RestoredRun.load(run_dir)
+    with run.autocast():
+        vectors = embed_catalogue(run.model, normalize=False, progress=progress)
+    source["model"] = config.model_name
+    return write_embeddings(path, vectors, run.split.dataset, source), False

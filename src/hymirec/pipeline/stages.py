@@ -88,7 +88,7 @@ def run_stage1(ctx: Context) -> dict[str, Any]:
 
         path, _ = export_pretrained_embeddings(ctx.dataset, ctx.config.encoder_settings())
     else:
-        from hymirec.training.run import export_run_embeddings
+        from hymirec.evaluation.restored import export_run_embeddings
 
         path, _ = export_run_embeddings(_train(ctx, "stage1"))
     _copy(path, ctx.out / ITEM_EMBEDDINGS)
