@@ -7,7 +7,8 @@ import torch
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.config import ConfigError
 from hymirec.models import MODELS, ModelInputs, build_model
-from hymirec.training.checkpoint import CheckpointError
+from hymirec.training.averaging import WeightAverage
+from hymirec.training.checkpoint import CheckpointError, read_checkpoint
 from hymirec.training.config import load_experiment
 from hymirec.training.trainer import Trainer
 from helpers import make_dataset
@@ -57,7 +58,7 @@ def test_training_learns_and_writes_its_files(tmp_path):
 
 
 @pytest.mark.parametrize("extra", [(), ("data.window_phase=random", "data.max_len=4", "train.schedule=cosine",
-                                         "train.warmup_steps=3")])
+                                         "train.warmup_steps=3"), ("train.ema_decay=0.9",)])
 def test_killed_run_resumes_to_identical_results(tmp_path, extra):
     split = _toy_split()
     full = _trainer(_config(tmp_path / "a", *extra, epochs=3, lr=0.01), split).fit()
@@ -228,3 +229,38 @@ def test_learning_rate_schedules_known_answers():
     assert linear.lr_factor(5, 10) == 0.5
     with pytest.raises(ValueError, match="train.warmup_steps"):
         TrainConfig(warmup_steps=-1).validate()
+
+
+def test_weight_average_known_answer_and_applied_restores_the_trained_weights():
+    param = torch.nn.Parameter(torch.zeros(2))
+    average = WeightAverage([("w", param)], decay=0.5)
+    with torch.no_grad():
+        param.fill_(1.0)
+    average.update()  # decay warms up: min(0.5, 1 / 10) = 0.1 -> 0.9 of the way
+    assert torch.allclose(average.shadow[0], torch.full((2,), 0.9))
+    with torch.no_grad():
+        param.fill_(2.0)
+    average.update()  # min(0.5, 2 / 11) -> 0.9 + (2 - 0.9) * (1 - 2 / 11)
+    assert torch.allclose(average.shadow[0], torch.full((2,), 0.9 + 1.1 * 9 / 11))
+    with average.applied():
+        assert torch.allclose(param, average.shadow[0])
+    assert torch.equal(param.detach(), torch.full((2,), 2.0))
+
+
+def test_ema_run_keeps_the_average_as_its_best_weights(tmp_path):
+    split = _toy_split()
+    config = _config(tmp_path, "train.ema_decay=0.95", epochs=1, lr=0.01)
+    trainer = _trainer(config, split)
+    trainer.fit()
+    best = read_checkpoint(config.run_dir / "best.safetensors").weights
+    last = read_checkpoint(config.run_dir / "last.safetensors").weights
+    for name, shadow in zip(trainer.average.names, trainer.average.shadow):
+        assert torch.equal(best[name], shadow), name
+        assert torch.equal(last[f"average.{name}"], shadow), name
+    # The trained weights themselves are elsewhere: the average is not a copy of them.
+    assert any(not torch.equal(last[name], best[name]) for name in trainer.average.names)
+
+
+def test_ema_decay_out_of_range_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigError, match="train.ema_decay"):
+        _config(tmp_path, "train.ema_decay=1.0")

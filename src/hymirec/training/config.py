@@ -77,6 +77,11 @@ class TrainConfig:
     ``constant``, or ``cosine`` / ``linear`` decay to 0 at the last epoch; ``warmup_steps`` ramps
     it up linearly from 0 first. Every model trains every training position once per epoch, so
     epochs (and the patience counted in them) are the same training signal for every model.
+
+    ``ema_decay``: when > 0, validation (and so the best-epoch pick), the best checkpoint and the
+    test read an exponential moving average of the trainable weights, updated after every
+    optimizer step with this decay (0.99 averages over about the last 100 steps); 0 reads the
+    weights as trained. See ``hymirec.training.averaging``.
     """
 
     epochs: int = 200
@@ -98,6 +103,7 @@ class TrainConfig:
     device: str = "cpu"
     schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = 0
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         from hymirec.training.losses import loss_config
@@ -109,6 +115,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
         if self.threads < 0:
             raise ValueError(f"train.threads must be >= 0 (0: one per core), got {self.threads}")
         self.loss = {"name": self.loss} if isinstance(self.loss, str) else {"name": "auto", **self.loss}

@@ -8,13 +8,16 @@ validation ``train.selection_metric`` (NDCG@10 by default) is kept, and training
 ``patience`` epochs without improvement. Each epoch ends with a checkpoint of the trainable state
 (trainable weights, optimizer, RNG, bookkeeping; frozen weights only as a fingerprint) from which
 ``resume=True`` continues a killed run exactly: a run killed after epoch 1 and resumed ends with
-the same metrics as one that was not. ``train.init_from`` starts a run from another run's best
+the same metrics as one that was not. With ``train.ema_decay`` the validation, the best checkpoint
+and the test read an exponential moving average of the weights (``training/averaging.py``), which
+the last checkpoint carries beside the trained weights. ``train.init_from`` starts a run from another run's best
 weights (the second stage of a two-stage model). A model with nothing to train (MostPop) is
 evaluated as it is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import resource
@@ -31,6 +34,7 @@ from hymirec.data.batching import pad_right, training_windows
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_model, evaluate_splits
+from hymirec.training.averaging import WeightAverage
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import (
     CheckpointError,
@@ -43,13 +47,14 @@ from hymirec.training.checkpoint import (
 )
 from hymirec.training.config import ExperimentConfig, dump_experiment
 from hymirec.training.losses import build_loss, loss_config, resolve_loss_name
-from hymirec.training.params import configure_parameters, resolve_device
+from hymirec.training.params import configure_parameters, named_parameters, resolve_device
 from hymirec.training.plots import plot_training_curves
 
 log = logging.getLogger(__name__)
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
+AVERAGE = "average"  # the checkpoint prefix of the weight average's tensors
 # Settings that may differ between a killed run and its resumption.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience"), ("train", "device")}
 
@@ -108,6 +113,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay) if groups else None
         for group in self.optimizer.param_groups if self.optimizer else []:
             group["base_lr"] = group["lr"]
+        trained = [(name, p) for name, p in named_parameters(self._modules()) if p.requires_grad]
+        self.average = WeightAverage(trained, tc.ema_decay) if tc.ema_decay and trained else None
         self.frozen = frozen_names(self._modules())
         self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
         self.normalize = scores_are_cosine(config, model)
@@ -134,14 +141,23 @@ class Trainer:
             rng["sample_generator"] = self.sample_generator.get_state()
         return rng
 
-    def _checkpoint(self, path: Path, optimizer: torch.optim.Optimizer | None, state: dict[str, Any]) -> None:
+    def _checkpoint(
+        self, path: Path, optimizer: torch.optim.Optimizer | None, state: dict[str, Any], averaged: bool = False
+    ) -> None:
         weights = trainable_state(self._modules())
+        if averaged:
+            # Under a prefix no module has, so loading the trained weights passes over it.
+            weights.update({f"{AVERAGE}.{k}": v for k, v in self.average.state().items()})
         state = {**state, "frozen_fingerprint": self.frozen_fingerprint}
         save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
 
     def _save(self) -> None:
         state = {**self.state, "history": self.history, "config": dump_experiment(self.config)}
-        self._checkpoint(self.run_dir / LAST, self.optimizer, state)
+        self._checkpoint(self.run_dir / LAST, self.optimizer, state, averaged=self.average is not None)
+
+    def evaluated_weights(self):
+        """The weights validation and test read: the moving average when there is one."""
+        return self.average.applied() if self.average is not None else contextlib.nullcontext()
 
     def _restore(self) -> None:
         checkpoint = read_checkpoint(self.run_dir / LAST)
@@ -154,6 +170,9 @@ class Trainer:
                 "resume with the same configuration or start a new run"
             )
         load_weights(checkpoint, self._modules(), self.frozen, self.frozen_fingerprint)
+        if self.average is not None:
+            prefix = AVERAGE + "."
+            self.average.load({k[len(prefix):]: v for k, v in checkpoint.weights.items() if k.startswith(prefix)})
         if self.optimizer is not None:
             self.optimizer.load_state_dict(checkpoint.optimizer)
         rng = checkpoint.rng
@@ -217,6 +236,8 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 self.optimizer.step()
+                if self.average is not None:
+                    self.average.update()
                 self.state["step"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
             total += loss.item() * n
@@ -243,13 +264,18 @@ class Trainer:
         while not self.state["stopped"] and self.state["epoch"] < tc.epochs:
             epoch = self.state["epoch"] + 1
             record = {"epoch": epoch, **self._train_epoch(epoch)}
-            with self.autocast():
-                valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize)
-            record["valid"] = valid.metrics
-            score = valid.metrics[tc.selection_metric]
-            if score > self.state["best_score"]:
+            with self.evaluated_weights():
+                with self.autocast():
+                    valid = evaluate_model(
+                        self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize
+                    )
+                record["valid"] = valid.metrics
+                score = valid.metrics[tc.selection_metric]
+                improved = score > self.state["best_score"]
+                if improved:  # saved while the evaluated weights are in the model
+                    self._checkpoint(self.run_dir / BEST, None, {"epoch": epoch})
+            if improved:
                 self.state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-                self._checkpoint(self.run_dir / BEST, None, {"epoch": epoch})
             else:
                 self.state["bad_epochs"] += 1
             self.state["epoch"] = epoch
