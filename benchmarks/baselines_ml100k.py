@@ -54,6 +54,8 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     results = json.loads((out_dir / name / "results.json").read_text())
     results["wall_seconds"] = time.perf_counter() - start
+    # Kept with the run, so a later --reuse tabulates its cost too.
+    (out_dir / name / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
 

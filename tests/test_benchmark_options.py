@@ -21,6 +21,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     ("cost_vs_history", ["--lengths", "10", "100"], "--lengths must all be > n = 20"),
     ("serving_load", ["--run", "runs/x"], "--run must be NAME=DIR, got 'runs/x'"),
     ("serving_load", ["--run", "a=b", "--requests", "0"], "argument --requests: must be >= 1, got 0"),
+    ("table2_ml100k", ["--dataset", "movielens-small", "--variants", "patchrec text"],
+     "--variants ['patchrec text'] are not trained on movielens-small"),
 ])
 def test_out_of_range_options_are_refused_by_name(script, argv, message, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
