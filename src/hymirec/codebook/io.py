@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from hymirec.codebook.errors import CodebookError
+from hymirec.io import read_safetensors
 
 FORMAT = "hymirec-codebook"
 FORMAT_VERSION = 1
@@ -35,12 +36,7 @@ def read_codebook(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarra
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"codebook file not found: {path}")
-    try:
-        with safe_open(str(path), framework="np") as f:
-            meta = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for a corrupt header
-        raise CodebookError(f"{path}: not a safetensors file ({exc})") from exc
+    meta, tensors = read_safetensors(path, framework="np", error=CodebookError, what="a safetensors file")
     if _HEADER_KEY not in meta:
         raise CodebookError(f"{path}: a safetensors file without a hymirec codebook header")
     header = json.loads(meta[_HEADER_KEY])

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from hymirec.data.dataset import InteractionDataset
@@ -29,6 +28,7 @@ from hymirec.encoders.config import ItemTextConfig
 from hymirec.encoders.errors import BackboneError
 from hymirec.encoders.load import RANDOM_SOURCES, load_backbone
 from hymirec.encoders.text import ItemTextEncoder, render_item_texts
+from hymirec.io import read_safetensors
 
 log = logging.getLogger(__name__)
 FORMAT = "hymirec-item-embeddings-1"
@@ -86,12 +86,10 @@ def read_embeddings(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"item embeddings not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            vectors = f.get_tensor("embeddings")
-    except Exception as exc:  # safetensors has its own error types
-        raise BackboneError(f"{path}: not an item-embeddings export ({exc})") from exc
+    meta, tensors = read_safetensors(
+        path, framework="pt", error=BackboneError, what="an item-embeddings export", keys=["embeddings"]
+    )
+    vectors = tensors["embeddings"]
     if meta.get("format") != FORMAT:
         raise BackboneError(f"{path}: not an item-embeddings export (format {meta.get('format')!r})")
     meta["raw_ids"] = json.loads(meta["raw_ids"])

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+
+from hymirec.io import read_safetensors
 
 
 class CheckpointError(ValueError):
@@ -105,12 +106,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
+    meta, tensors = read_safetensors(
+        path, framework="pt", error=CheckpointError, what="a readable safetensors checkpoint"
+    )
     if "state" not in meta:
         raise CheckpointError(f"{path}: not a hymirec training checkpoint (no state metadata)")
     optimizer = None
