@@ -1,10 +1,10 @@
-"""hymirec.io: the one safetensors reader."""
+"""hymirec.io: the one atomic writer and the one safetensors reader."""
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from hymirec.io import read_safetensors
+from hymirec.io import atomic_write, read_safetensors, replaced_dir, write_text_atomic
 
 
 class MyError(ValueError):
@@ -48,3 +48,67 @@ def test_each_reader_keeps_its_error_type_and_message(tmp_path):
         read_checkpoint(junk)
     with pytest.raises(BackboneError, match="junk.safetensors: not an item-embeddings export"):
         read_embeddings(junk)
+
+
+def test_atomic_write_replaces_the_file_on_success(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    with atomic_write(path) as tmp:
+        assert tmp.parent == tmp_path and tmp != path
+        tmp.write_text("new")
+        assert path.read_text() == "old"  # nothing visible before the block completes
+    assert path.read_text() == "new"
+    assert write_text_atomic(path, "newer") == path and path.read_text() == "newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_a_failure_mid_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "f.txt"
+    path.write_text("previous")
+    real_write_text = type(path).write_text
+
+    def write_half_then_fail(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(path), "write_text", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_text_atomic(path, "a whole new content")
+    monkeypatch.undo()
+    assert path.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]  # the half-written file is gone
+
+
+def test_a_codebook_write_that_fails_leaves_the_previous_codebook(tmp_path, monkeypatch):
+    from hymirec.codebook import io as codebook_io
+
+    path = tmp_path / "codebook.safetensors"
+    codebook_io.write_codebook(path, {"version": "old"}, {"c": np.zeros((2, 2), dtype=np.float32)})
+
+    def fail(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a fi")
+        raise OSError("killed mid-write")
+
+    monkeypatch.setattr(codebook_io, "save_file", fail)
+    with pytest.raises(OSError, match="killed mid-write"):
+        codebook_io.write_codebook(path, {"version": "new"}, {"c": np.ones((2, 2), dtype=np.float32)})
+    header, tensors = codebook_io.read_codebook(path)
+    assert header["version"] == "old" and tensors["c"].sum() == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["codebook.safetensors"]
+
+
+def test_replaced_dir_swaps_a_folder_only_when_complete(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "old").write_text("x")
+    with pytest.raises(RuntimeError):
+        with replaced_dir(folder) as staging:
+            (staging / "new").write_text("y")
+            raise RuntimeError("interrupted")
+    assert [p.name for p in folder.iterdir()] == ["old"]
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no staging folder left
+    with replaced_dir(folder) as staging:
+        (staging / "new").write_text("y")
+    assert [p.name for p in folder.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from hymirec.codebook.errors import CodebookError
-from hymirec.io import read_safetensors
+from hymirec.io import atomic_write, read_safetensors
 
 FORMAT = "hymirec-codebook"
 FORMAT_VERSION = 1
@@ -27,7 +27,8 @@ def write_codebook(path: str | Path, header: dict[str, Any], tensors: dict[str, 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {_HEADER_KEY: json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **header})}
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=meta)
+    with atomic_write(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=meta)
     return path
 
 
@@ -53,7 +54,8 @@ def save_codes(path: str | Path, codes: np.ndarray, scales: np.ndarray | None) -
     tensors = {"codes": codes} if scales is None else {"codes": codes, "scales": scales}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path))
+    with atomic_write(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
     return path
 
 

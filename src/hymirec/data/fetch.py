@@ -41,6 +41,7 @@ from tqdm import tqdm
 from hymirec.data import paths
 from hymirec.data.dataset import DataError, InteractionDataset
 from hymirec.data.loaders.movielens import load_movielens_100k, load_movielens_latest
+from hymirec.io import replaced_dir
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,7 @@ def cached_raw_files(folder: Path) -> bool:
 def fetch_raw(folder: Path, primary: RawSource, fallback: RawSource) -> None:
     """Fill ``folder`` from ``primary``, or from ``fallback`` when ``primary`` is unreachable,
     and record the files' SHA-256 in its manifest. The folder appears only once complete."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with replaced_dir(folder) as staging:
         try:
             source = primary(staging)
         except SourceUnavailable as exc:
@@ -210,9 +209,6 @@ def fetch_raw(folder: Path, primary: RawSource, fallback: RawSource) -> None:
         manifest = {"name": folder.name, "source": source, "fetched_at": fetched, "files": files}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         log.info("%s: raw files from %s", folder.name, source)
-        _replace_dir(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -285,13 +281,8 @@ def fetch(name: str, data_dir: str | Path | None = None, **kwargs) -> Interactio
 
 def save_dataset(dataset: InteractionDataset, folder: Path) -> Path:
     """Save ``dataset`` to ``folder``, replacing what was there only once the new copy is written."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with replaced_dir(folder) as staging:
         dataset.save(staging)
-        _replace_dir(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -318,9 +309,3 @@ def load_dataset(name_or_path: str | Path, data_dir: str | Path | None = None) -
         f"movielens-small, hllm-csv, recbole) or `hymirec data synthetic --name {text}`, or give a dataset folder; "
         f"downloadable by name: {sorted(FETCHERS)}"
     )
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(new, target)

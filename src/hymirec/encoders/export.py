@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from hymirec.encoders.config import ItemTextConfig
 from hymirec.encoders.errors import BackboneError
 from hymirec.encoders.load import RANDOM_SOURCES, load_backbone
 from hymirec.encoders.text import ItemTextEncoder, render_item_texts
-from hymirec.io import read_safetensors
+from hymirec.io import atomic_write, read_safetensors
 
 log = logging.getLogger(__name__)
 FORMAT = "hymirec-item-embeddings-1"
@@ -73,10 +72,9 @@ def write_embeddings(
         "raw_ids": json.dumps([str(r) for r in dataset.items["raw_id"]]),
         "source": json.dumps(source, sort_keys=True, default=str),
     }
-    # A name of this process's own: two runs may fill the same cache entry at once.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    # atomic_write's temporary name is this process's own: two runs may fill one cache entry at once.
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

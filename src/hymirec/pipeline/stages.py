@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any, NamedTuple
 
 from hymirec.config import ConfigError, to_dict
 from hymirec.data.dataset import InteractionDataset
+from hymirec.io import atomic_write, write_text_atomic
 from hymirec.pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,8 @@ def _train(ctx: Context, stage: str, inject: dict[str, Any] | None = None) -> Pa
 
 def _copy(source: Path, target: Path) -> None:
     """Copy so that ``target`` is either the old file or the whole new one, never a part."""
-    tmp = target.with_name(f"{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def run_data(ctx: Context) -> dict[str, Any]:
@@ -178,9 +177,7 @@ STAGES = (
 
 
 def _write_state(out: Path, state: dict[str, Any]) -> None:
-    tmp = out / f"{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(tmp, out / STATE_FILE)
+    write_text_atomic(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
 def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:

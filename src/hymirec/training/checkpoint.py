@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from hymirec.io import read_safetensors
+from hymirec.io import atomic_write, read_safetensors
 
 
 class CheckpointError(ValueError):
@@ -96,9 +95,8 @@ def save_checkpoint(
     for name, value in rng.items():
         tensors[f"rng.{name}"] = value.clone()
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
