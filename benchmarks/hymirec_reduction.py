@@ -51,7 +51,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from baselines_ml100k import ROOT, add_variant_arguments, run_variants
 from common import RESULTS, command, machine, save_figure, write_results
-from table2_ml100k import SPLITS, summarise
+from table2_ml100k import SPLITS, spread, summarise
 from table2_ml100k import VARIANTS as TABLE2
 
 NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
@@ -76,11 +76,6 @@ VARIANTS = {
 }
 METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
 REFERENCE = "hllm text+ID"
-
-
-def spread(value: dict, seeds: int) -> str:
-    """``mean ± std``, or the value alone for one seed (whose spread is unknown)."""
-    return f"{value['mean']:.4f} ± {value['std']:.4f}" if seeds > 1 else f"{value['mean']:.4f}"
 
 
 def best_epoch(summary: dict) -> str:

@@ -129,6 +129,11 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
+def spread(value: dict, seeds: int) -> str:
+    """``mean ± std``, or the value alone for one seed (whose spread is unknown)."""
+    return f"{value['mean']:.4f} ± {value['std']:.4f}" if seeds > 1 else f"{value['mean']:.4f}"
+
+
 def chosen(variants: dict[str, dict]) -> str:
     """The variant with the best mean validation NDCG@10."""
     return max(variants, key=lambda v: variants[v]["valid_ndcg@10"]["mean"])
@@ -138,7 +143,8 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
     commands = sorted({s["command"] for s in models.values() if "command" in s})
     dataset = meta.get("dataset", ML100K)
     lines = [f"## Table 2 on {dataset} (leave-one-out, full ranking)\n",
-             f"Machine: {meta['machine']}. Mean ± std over 3 seeds; each model in the variant its validation "
+             f"Machine: {meta['machine']}. Mean ± std over each row's seeds (3 unless the last table says "
+             "otherwise; one seed: its value alone); each model in the variant its validation "
              "NDCG@10 chose (all variants in the JSON). The rows this script trained were trained by:\n",
              *[f"- `{c}`" for c in commands], "", *notes, ""]
     short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
@@ -146,16 +152,16 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
         lines += [f"### Test, {title}", "", "| model | variant | " + " | ".join(short) + " |",
                   "|---" * (len(METRICS) + 2) + "|"]
         for name, s in models.items():
-            lines.append(f"| {name} | {s['variant']} | " + " | ".join(f"{s[split][m]['mean']:.4f} ± {s[split][m]['std']:.4f}"
-                                                      for m in METRICS) + " |")
+            lines.append(f"| {name} | {s['variant']} | " + " | ".join(spread(s[split][m], s["seeds"]) for m in METRICS)
+                         + " |")
         lines.append("")
     lines += ["### Validation and cost per run", "",
-              "| model | variant | valid N@10 | epochs | training positions/s | wall time (s) | peak RSS (MiB) |",
-              "|---|---|---|---|---|---|---|"]
+              "| model | variant | seeds | valid N@10 | epochs | training positions/s | wall time (s) | peak RSS (MiB) |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, s in models.items():
         c = s["cost"]
         wall = f"{c['wall_seconds']['mean']:.0f} ± {c['wall_seconds']['std']:.0f}" if c["wall_seconds"] else "not kept"
-        lines.append(f"| {name} | {s['variant']} | {s['valid_ndcg@10']['mean']:.4f} ± {s['valid_ndcg@10']['std']:.4f} "
+        lines.append(f"| {name} | {s['variant']} | {s['seeds']} | {spread(s['valid_ndcg@10'], s['seeds'])} "
                      f"| {c['epochs']['mean']:.1f} | {c['positions_per_s']['mean']:.0f} "
                      f"| {wall} | {c['peak_rss_mb']['mean']:.0f} |")
     return "\n".join(lines) + "\n"
@@ -184,7 +190,10 @@ def main() -> int:
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs.update(run_variants(trainable, args))
     for variant in args.variants:
-        variants[variant] = {**summarise(runs[variant]), "command": command(), "load_average_after": os.getloadavg()}
+        # A --reuse call tabulates runs that an earlier call trained: keep how that call ran.
+        made = variants.get(variant, {}) if args.reuse else {}
+        variants[variant] = {**summarise(runs[variant]), "command": made.get("command", command()),
+                             "load_average_after": made.get("load_average_after", os.getloadavg())}
     for row, (source, names) in earlier_rows.items():
         earlier = json.loads((RESULTS / source).read_text())["runs"]
         for name in names:
