@@ -64,3 +64,44 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_experiment(bad)
+
+
+def test_require_positive_names_the_first_setting_below_one():
+    from hymirec.config import require_positive
+
+    require_positive(Inner(a=1), ["a"])
+    with pytest.raises(ConfigError, match=r"^x\.a must be >= 1, got 0$"):
+        require_positive(Inner(a=0), ["a"], prefix="x.")
+    with pytest.raises(KeyError, match="a must be >= 1, got -1"):
+        require_positive(Inner(a=-1), ["a"], KeyError)
+
+
+def _positive_cases():
+    """(build-and-validate, error type, message) for each config's count-like settings."""
+    from hymirec.codebook.config import CodebookConfig
+    from hymirec.codebook.errors import CodebookError
+    from hymirec.encoders.config import BackboneConfig, ItemTextConfig, LoraSettings
+    from hymirec.encoders.errors import BackboneError
+    from hymirec.serving.config import ServeConfig
+    from hymirec.training.config import DataConfig, TrainConfig
+    from hymirec.training.losses.dmil import DMILConfig
+
+    return [
+        (lambda: CodebookConfig(drift_window=0).validate(), CodebookError, "drift_window must be >= 1, got 0"),
+        (lambda: LoraSettings(alpha=0).validate(), BackboneError, "lora.alpha must be >= 1, got 0"),
+        (lambda: BackboneConfig(num_heads=-2).validate(), BackboneError, "num_heads must be >= 1, got -2"),
+        (lambda: ItemTextConfig(max_tokens=0).validate(), BackboneError, "max_tokens must be >= 1, got 0"),
+        (lambda: ServeConfig(refresh_events=0), ConfigError, "serve refresh_events must be >= 1, got 0"),
+        (lambda: DataConfig(max_len=0).validate(), ValueError, "data.max_len must be >= 1, got 0"),
+        (lambda: TrainConfig(patience=0).validate(), ValueError, "train.patience must be >= 1, got 0"),
+        (lambda: DMILConfig(similarity="cosine", cluster_iters=0).validate(), ValueError,
+         "cluster_iters must be >= 1, got 0"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_each_config_keeps_its_error_type_and_message_for_a_count_below_one(case):
+    build, error, message = _positive_cases()[case]
+    with pytest.raises(error) as info:
+        build()
+    assert type(info.value) is error and str(info.value) == message

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +80,17 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     return value
+
+
+def require_positive(
+    settings: object, names: Iterable[str], error: type[Exception] = ConfigError, prefix: str = ""
+) -> None:
+    """Raise ``error("<prefix><name> must be >= 1, got <value>")`` for the first of ``names``
+    (attributes of ``settings``) that is below 1: the check of every count-like setting."""
+    for name in names:
+        value = getattr(settings, name)
+        if value < 1:
+            raise error(f"{prefix}{name} must be >= 1, got {value}")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:

@@ -9,7 +9,7 @@ import numpy as np
 
 from hymirec.codebook.errors import CodebookError
 from hymirec.codebook.scales import scale_bits
-from hymirec.config import from_dict, to_dict
+from hymirec.config import from_dict, require_positive, to_dict
 
 Variant = Literal["cosine", "euclidean"]
 ScaleDtype = Literal["float16", "float32", "uint8", "uint4"]
@@ -73,9 +73,9 @@ class CodebookConfig:
             raise CodebookError(f"k must be integers between 2 and 2**32, got {self.k!r}")
         if self.balance_slack < 0:
             raise CodebookError(f"balance_slack must be >= 0, got {self.balance_slack}")
-        for name in ("basepool_size", "kmeans_iters", "init_iters", "batch_size", "drift_window"):
-            if getattr(self, name) < 1:
-                raise CodebookError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(
+            self, ("basepool_size", "kmeans_iters", "init_iters", "batch_size", "drift_window"), CodebookError
+        )
         if self.drift_tolerance < 0:
             raise CodebookError(f"drift_tolerance must be >= 0, got {self.drift_tolerance}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hymirec.config import from_dict
+from hymirec.config import from_dict, require_positive
 from hymirec.encoders.errors import BackboneError
 
 Dtype = Literal["float32", "bfloat16"]
@@ -26,10 +26,7 @@ class LoraSettings:
 
     def validate(self) -> None:
         """Raise ``BackboneError`` naming the first setting that is out of range."""
-        if self.r < 1:
-            raise BackboneError(f"lora.r must be >= 1, got {self.r}")
-        if self.alpha < 1:
-            raise BackboneError(f"lora.alpha must be >= 1, got {self.alpha}")
+        require_positive(self, ("r", "alpha"), BackboneError, "lora.")
         if not 0.0 <= self.dropout < 1.0:
             raise BackboneError(f"lora.dropout must be in [0, 1), got {self.dropout}")
         if self.target_modules is not None and not self.target_modules:
@@ -62,9 +59,7 @@ class BackboneConfig:
         """Raise ``BackboneError`` naming the first setting that is out of range."""
         if not self.source.strip():
             raise BackboneError("source must not be empty")
-        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-            if getattr(self, name) < 1:
-                raise BackboneError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, ("hidden_size", "num_layers", "num_heads", "intermediate_size"), BackboneError)
         if self.hidden_size % self.num_heads:
             raise BackboneError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
@@ -103,6 +98,4 @@ class ItemTextConfig:
 
     def validate(self) -> None:
         """Raise ``BackboneError`` naming the first setting that is out of range."""
-        for name in ("max_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise BackboneError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, ("max_tokens", "batch_size"), BackboneError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hymirec.config import ConfigError
+from hymirec.config import ConfigError, require_positive
 from hymirec.serving.store import store_kind
 
 LOOPBACK = "127.0.0.1"
@@ -38,9 +38,7 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         store_kind(self.store)
-        for name in ("max_k", "max_body_bytes", "max_events", "refresh_events"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"serve {name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, ("max_k", "max_body_bytes", "max_events", "refresh_events"), ConfigError, "serve ")
         if self.refresh_seconds <= 0 or self.refresh_poll_seconds <= 0:
             raise ConfigError("serve refresh_seconds and refresh_poll_seconds must be > 0")
         if self.index not in INDEXES:

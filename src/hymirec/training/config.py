@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, require_positive, to_dict
 from hymirec.data.split import check_split_options
 from hymirec.evaluation.config import EvalConfig
 
@@ -35,8 +35,7 @@ class DataConfig:
     cold_seed: int = 0
 
     def validate(self) -> None:
-        if self.max_len < 1:
-            raise ValueError(f"data.max_len must be >= 1, got {self.max_len}")
+        require_positive(self, ("max_len",), ValueError, "data.")
         check_split_options(self.test_window, self.cold_items)
 
 
@@ -110,9 +109,7 @@ class TrainConfig:
 
         if self.warmup_steps < 0:
             raise ValueError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
-        for name in ("epochs", "batch_size", "patience", "grad_accumulation"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, ("epochs", "batch_size", "patience", "grad_accumulation"), ValueError, "train.")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hymirec.config import require_positive
 from hymirec.training.losses.base import ItemEmbedder, LossConfig, NextItemLoss
 from hymirec.training.losses.matching import Matching, match_targets, nearest_interest
 
@@ -51,12 +52,10 @@ class DMILConfig(LossConfig):
                 f"similarity must be 'cosine' for the dmil loss (it clusters and matches by cosine), "
                 f"got {self.similarity!r}"
             )
-        if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
+        require_positive(self, ("window",), ValueError)
         if self.negatives is not None and self.negatives < 1:
             raise ValueError(f"negatives must be >= 1 (or null for the whole catalogue), got {self.negatives}")
-        if self.cluster_iters < 1:
-            raise ValueError(f"cluster_iters must be >= 1, got {self.cluster_iters}")
+        require_positive(self, ("cluster_iters",), ValueError)
         if not self.next_item_weight >= 0:
             raise ValueError(f"next_item_weight must be >= 0, got {self.next_item_weight}")
 
