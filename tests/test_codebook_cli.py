@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -144,6 +146,13 @@ def test_cli_errors_are_value_errors(tmp_path, embeddings_file):
         run(["codebook", "fit", "--embeddings", "e.npy", "--k", "many", "--out", "o"])
     with pytest.raises(FileNotFoundError):
         run(["codebook", "report", str(tmp_path / "missing")])
+
+
+def test_importing_the_report_module_leaves_matplotlib_alone():
+    """No backend is chosen and nothing of matplotlib is loaded until a figure is drawn."""
+    code = "import sys, hymirec.codebook.report; print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_top_k_cosine_matches_brute_force_across_blocks():

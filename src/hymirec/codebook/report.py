@@ -13,15 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before this import)
-import numpy as np  # noqa: E402
-
-from hymirec.codebook.codebook import ResidualCodebook  # noqa: E402
-from hymirec.codebook.io import load_codes  # noqa: E402
-from hymirec.codebook.quality import LayerQuality, balance, summarise  # noqa: E402
+from hymirec.codebook.codebook import ResidualCodebook
+from hymirec.codebook.io import load_codes
+from hymirec.codebook.quality import LayerQuality, balance, summarise
 
 CODEBOOK_FILE = "codebook.safetensors"
 CODES_FILE = "codes.safetensors"
@@ -130,9 +126,14 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def plot_error_per_layer(report: dict[str, Any], path: str | Path) -> Path:
     """PNG of reconstruction error (1 - cosine) after each layer, basepool and items."""
+    # A Figure of its own rather than pyplot: no global backend or figure state is touched, so
+    # this works beside any other matplotlib user (and importing this module has no side effect).
+    from matplotlib.figure import Figure
+
     rows = report["per_layer"]
     x = [row["layer"] for row in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.plot(x, [1 - row["basepool_cosine"] for row in rows], "o-", label="basepool (fit)")
     item_cos = [row["items_cosine"] for row in rows]
     if None not in item_cos:
@@ -146,7 +147,6 @@ def plot_error_per_layer(report: dict[str, Any], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
