@@ -76,7 +76,9 @@ def test_report_writes_json_markdown_and_png(fitted_dir, tmp_path, capsys):
     for row in report["per_layer"]:
         assert row["fit_max_size"] <= row["fit_capacity"]
         assert 0.0 < row["items_balance"]["entropy_ratio"] <= 1.0
-        assert row["items_cosine"] is not None
+    # The items' cosine after each layer is the one measured while encoding them (fit_summary.json).
+    summary = json.loads((fitted_dir / "fit_summary.json").read_text())
+    assert [row["items_cosine"] for row in report["per_layer"]] == summary["items"]["reconstruction_cosine"]
     assert (out / "error_per_layer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| layer | k |" in (out / "report.md").read_text()
 
