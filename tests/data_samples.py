@@ -3,6 +3,10 @@ real files' formats, including their quirks: a title with two parenthesised grou
 suffix after the year, a release date whose year differs from the title's, the ``unknown`` movie
 (RecBole: ``unkonwn``), a latin-1 title, and users with several ratings at one timestamp.
 
+``ML100K_SAMPLE`` is a larger MovieLens-100K-format sample committed under ``tests/data/`` (300
+made-up ratings of 40 movies by 30 users, in both layouts; see its ``make_sample.py``): what the
+tests read where they would otherwise download the real dataset.
+
 Also a few MovieLens-latest-small rows (``ratings.csv``, ``movies.csv``) with that release's
 quirks: CRLF line ends, quoted titles holding commas, titles without a year or with a year range,
 ``(no genres listed)``, a movie nobody rated, half-star ratings and ties in time."""
@@ -94,6 +98,27 @@ def write_grouplens_zip(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name in ("u.data", "u.item"):
             zf.write(source / name, f"ml-100k/{name}")
+    return path
+
+
+ML100K_SAMPLE = Path(__file__).parent / "data" / "ml-100k-sample"
+"""``grouplens/`` (``u.data``, ``u.item``) and ``recbole/`` (``ml-100k.inter``, ``ml-100k.item``)."""
+
+
+def write_sample_grouplens_zip(path: Path) -> Path:
+    """``ML100K_SAMPLE`` as GroupLens' ``ml-100k.zip`` lays out its files (under ``ml-100k/``)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("u.data", "u.item"):
+            zf.write(ML100K_SAMPLE / "grouplens" / name, f"ml-100k/{name}")
+    return path
+
+
+def write_sample_recbole_wheel(path: Path) -> Path:
+    """A zip laid out like the ``recbole==1.2.1`` wheel, holding ``ML100K_SAMPLE``'s RecBole files."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("recbole/__init__.py", "")
+        for name in ("ml-100k.inter", "ml-100k.item"):
+            zf.write(ML100K_SAMPLE / "recbole" / name, f"recbole/dataset_example/ml-100k/{name}")
     return path
 
 

@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -8,11 +9,13 @@ import pytest
 from data_samples import (
     LATEST_MOVIES_CSV,
     LATEST_RATINGS_CSV,
+    ML100K_SAMPLE,
     write_grouplens_zip,
     write_ml_latest,
     write_ml_latest_zip,
     write_mlba_wheel,
     write_recbole,
+    write_sample_recbole_wheel,
 )
 
 from hymirec.data import fetch as fetch_module
@@ -25,6 +28,7 @@ from hymirec.data.fetch import (
     load_dataset,
     recbole_wheel_source,
 )
+from hymirec.data.loaders.movielens import load_movielens_100k
 
 UNREACHABLE = "http://127.0.0.1:9/ml-100k.zip"  # the discard port: connection refused at once
 
@@ -53,16 +57,19 @@ KNOWN = {
 }
 
 
-def fake_pip_download(monkeypatch, returncode: int = 0) -> list[list[str]]:
-    """Replace ``subprocess.run`` with a ``pip download`` that puts a fake ``mlba`` wheel into its
-    ``-d`` folder (or fails with ``returncode``); returns the commands it was given."""
+def fake_pip_download(
+    monkeypatch, returncode: int = 0, write_wheel=write_mlba_wheel, wheel="mlba-2.0.5-py3-none-any.whl"
+) -> list[list[str]]:
+    """Replace ``subprocess.run`` with a ``pip download`` that puts a fake wheel (default: the
+    ``mlba`` one) into its ``-d`` folder (or fails with ``returncode``); returns the commands it
+    was given."""
     commands = []
 
     def run(command, **kwargs):
         commands.append(command)
         if returncode == 0:
             folder = Path(command[command.index("-d") + 1])
-            write_mlba_wheel(folder / "mlba-2.0.5-py3-none-any.whl")
+            write_wheel(folder / wheel)
         return subprocess.CompletedProcess(command, returncode, "", "" if returncode == 0 else "no index")
 
     monkeypatch.setattr(fetch_module.subprocess, "run", run)
@@ -199,9 +206,32 @@ def test_load_dataset_unknown_name_says_how_to_create_it(tmp_path):
         load_dataset(str(tmp_path / "missing"), tmp_path)
 
 
+def test_movielens_100k_falls_back_to_the_files_of_the_recbole_wheel(tmp_path, monkeypatch):
+    """The real fallback source of movielens-100k, with ``pip download`` faked (no network): a
+    wheel laid out like ``recbole==1.2.1``'s, holding the committed sample in RecBole's layout,
+    gives the same dataset as the sample's GroupLens files."""
+    commands = fake_pip_download(monkeypatch, write_wheel=write_sample_recbole_wheel,
+                                 wheel="recbole-1.2.1-py3-none-any.whl")
+    ds = fetch_movielens_100k(tmp_path, url=UNREACHABLE)
+    assert len(commands) == 1 and commands[0][2:6] == ["pip", "download", "recbole==1.2.1", "--no-deps"]
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (30, 40, 300)
+    manifest = json.loads((tmp_path / "raw" / "movielens-100k" / "manifest.json").read_text())
+    assert manifest["source"] == "recbole==1.2.1 wheel from the package index"
+    assert sorted(manifest["files"]) == ["ml-100k.inter", "ml-100k.item"]
+    grouplens = load_movielens_100k(ML100K_SAMPLE / "grouplens")
+    for frame in ("interactions", "items", "users"):
+        pd.testing.assert_frame_equal(getattr(ds, frame), getattr(grouplens, frame))
+    # RecBole's split title "... Great Giving (1995)" + year "V" is put back together.
+    assert ds.items.loc[ds.items["raw_id"] == "31", "title"].item() == (
+        "Land Before Time III: The Time of the Great Giving (V)"
+    )
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("HYMIREC_NETWORK_TESTS"), reason="downloads; set HYMIREC_NETWORK_TESTS=1")
 def test_real_fallback_reads_movielens_100k_out_of_the_recbole_wheel(tmp_path):
-    """Downloads the recbole wheel from the package index (about 2 MB) into a temporary dir."""
+    """Downloads the recbole wheel from the package index (about 2 MB) into a temporary dir:
+    the one test that needs the network, run only when asked for."""
     ds = fetch_movielens_100k(tmp_path, url=UNREACHABLE, fallback=recbole_wheel_source)
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == (943, 1682, 100_000)
     manifest = json.loads((tmp_path / "raw" / "movielens-100k" / "manifest.json").read_text())
