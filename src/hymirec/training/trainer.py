@@ -34,8 +34,8 @@ from hymirec.data.batching import pad_right, training_windows
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_model, evaluate_splits
-from hymirec.training.averaging import WeightAverage
 from hymirec.models.base import SequentialRecommender
+from hymirec.training.averaging import WeightAverage
 from hymirec.training.checkpoint import (
     CheckpointError,
     fingerprint,
