@@ -322,3 +322,22 @@ def test_fresh_deletes_only_run_folders(env, tmp_path, capsys):
     assert main(["run", "--config", str(env["config"]), "--out", str(precious)]) == 2
     assert "is not empty and has no stages.json" in capsys.readouterr().err
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_a_setting_added_since_the_folder_was_made_is_reused_at_its_default(tmp_path):
+    from hymirec.config import ConfigError
+    from hymirec.pipeline.stages import STATE_FILE, open_run_folder
+
+    out = tmp_path / "run"
+    open_run_folder(out, load_pipeline("default"))
+    # As written by a hymirec without train.ema_decay (and so with another hash).
+    state = json.loads((out / STATE_FILE).read_text())
+    for stage in ("stage1", "stage2"):
+        del state["config"][stage]["train"]["ema_decay"]
+    state["config_hash"] = "older"
+    (out / STATE_FILE).write_text(json.dumps(state))
+    assert open_run_folder(out, load_pipeline("default"))["config_hash"] != "older"
+    # Away from its default it is a different job, as is any setting the folder has.
+    for override in ("stage2.train.ema_decay=0.9", "stage2.train.lr=0.5"):
+        with pytest.raises(ConfigError, match=override.split("=")[0]):
+            open_run_folder(out, load_pipeline("default", overrides=[override]))
