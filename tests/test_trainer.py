@@ -264,3 +264,13 @@ def test_ema_run_keeps_the_average_as_its_best_weights(tmp_path):
 def test_ema_decay_out_of_range_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigError, match="train.ema_decay"):
         _config(tmp_path, "train.ema_decay=1.0")
+
+
+def test_config_diff_passes_over_a_setting_added_since_at_its_default():
+    from hymirec.training.trainer import config_diff
+
+    old = {"train": {"lr": 0.001}}
+    defaults = {"train": {"lr": 0.001, "ema_decay": 0.0}}
+    assert config_diff(old, {"train": {"lr": 0.001, "ema_decay": 0.0}}, defaults=defaults) == []
+    assert config_diff(old, {"train": {"lr": 0.001, "ema_decay": 0.9}}, defaults=defaults) == [("train", "ema_decay")]
+    assert config_diff(old, {"train": {"lr": 0.001, "ema_decay": 0.0}}) == [("train", "ema_decay")]

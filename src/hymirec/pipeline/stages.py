@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from hymirec.config import ConfigError, to_dict
 from hymirec.data.dataset import InteractionDataset
 from hymirec.io import atomic_write, write_text_atomic
-from hymirec.pipeline.config import PipelineConfig
+from hymirec.pipeline.config import STAGE_EXPERIMENTS, PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -180,38 +180,11 @@ def _write_state(out: Path, state: dict[str, Any]) -> None:
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
-def _added_at_default(path: tuple, stored: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Whether the stage setting at ``path`` is one the stored settings lack (a setting added to
-    hymirec after the folder was made) and is at its default now, so it computes what it did."""
-    from hymirec.config import to_dict
-    from hymirec.training.config import ExperimentConfig
-
-    if len(path) < 2 or path[0] not in ("stage1", "stage2"):
-        return False
-    node: Any = stored
-    for key in path:
-        if not isinstance(node, dict):
-            return False
-        if key not in node:
-            break
-        node = node[key]
-    else:
-        return False  # present in the stored settings: a real difference
-    default: Any = to_dict(ExperimentConfig())
-    value: Any = current
-    for key in path[1:]:
-        if not isinstance(default, dict) or key not in default:
-            return False
-        default = default[key]
-    for key in path:
-        value = value[key]
-    return value == default
-
-
 def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """The state of run folder ``out`` (a new one is created): refused when it was made with
     other settings, naming them, or when it is a folder of something else."""
     from hymirec.encoders.export import cache_key
+    from hymirec.training.config import ExperimentConfig
     from hymirec.training.trainer import config_diff
 
     # Through JSON, so that the settings compare equal to those read back from the file.
@@ -221,8 +194,9 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     if path.is_file():
         state = json.loads(path.read_text())
         if state.get("config_hash") != digest:
-            diffs = [d for d in config_diff(state.get("config", {}), hashed)
-                     if not _added_at_default(d, state.get("config", {}), hashed)]
+            stage_defaults = to_dict(ExperimentConfig())
+            diffs = config_diff(state.get("config", {}), hashed,
+                                defaults={stage: stage_defaults for stage in STAGE_EXPERIMENTS})
             if diffs:
                 names = ", ".join(".".join(d) for d in diffs)
                 raise ConfigError(f"{out} was made with other settings ({names}); use another --out or --fresh")

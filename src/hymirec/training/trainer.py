@@ -74,14 +74,19 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def config_diff(a: dict, b: dict, prefix: tuple = ()) -> list[tuple]:
-    """The key paths (tuples) at which two nested settings mappings differ."""
+def config_diff(a: dict, b: dict, prefix: tuple = (), defaults: dict | None = None) -> list[tuple]:
+    """The key paths (tuples) at which two nested settings mappings differ. With ``defaults``
+    (settings of the same shape at their defaults), a key that ``a`` lacks and ``b`` holds at its
+    default is no difference: a setting added to hymirec after ``a`` was written, left off."""
     keys = set(a) | set(b)
     diffs = []
     for k in sorted(keys):
         va, vb = a.get(k), b.get(k)
+        default = defaults.get(k) if isinstance(defaults, dict) else None
         if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += config_diff(va, vb, prefix + (k,))
+            diffs += config_diff(va, vb, prefix + (k,), default)
+        elif k not in a and isinstance(defaults, dict) and k in defaults and vb == default:
+            continue
         elif va != vb:
             diffs.append(prefix + (k,))
     return diffs
@@ -162,7 +167,8 @@ class Trainer:
     def _restore(self) -> None:
         checkpoint = read_checkpoint(self.run_dir / LAST)
         state = checkpoint.state
-        diffs = [d for d in config_diff(state["config"], dump_experiment(self.config)) if d not in RESUMABLE_CHANGES]
+        current, defaults = dump_experiment(self.config), dump_experiment(ExperimentConfig())
+        diffs = [d for d in config_diff(state["config"], current, defaults=defaults) if d not in RESUMABLE_CHANGES]
         if diffs:
             names = ", ".join(".".join(d) for d in diffs)
             raise CheckpointError(
