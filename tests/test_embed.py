@@ -8,11 +8,11 @@ import os
 import pytest
 import torch
 
-from hymirec.encoders import BackboneConfig, load_backbone
-from hymirec.encoders.export import read_embeddings
 from hymirec.cli import main
 from hymirec.codebook.io import load_embeddings
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.encoders import BackboneConfig, load_backbone
+from hymirec.encoders.export import read_embeddings
+from hymirec.runs.restored import RestoredRun
 from test_cli_train import _toy_dataset_dir
 
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -250,7 +250,7 @@ def test_recommend_prints_the_top_k_with_interests(finished, env, capsys):
 
 
 def test_recommend_bad_input(finished, tmp_path, capsys, monkeypatch):
-    from hymirec.evaluation.restored import RestoredRun
+    from hymirec.runs.restored import RestoredRun
 
     def never(*args, **kwargs):
         raise AssertionError("no model is built for an unknown user")

@@ -13,8 +13,8 @@ import yaml
 from serving_runs import train_run
 
 from hymirec.cli import main
-from hymirec.evaluation.recommend import recommend_for_user
-from hymirec.evaluation.restored import RestoredRun, RunError
+from hymirec.runs.recommend import recommend_for_user
+from hymirec.runs.restored import RestoredRun, RunError
 from hymirec.training.config import load_experiment
 from hymirec.training.run import build, load_split
 from hymirec.training.trainer import Trainer

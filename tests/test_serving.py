@@ -11,8 +11,8 @@ from redis_server import redis_server
 from serving_runs import train_run
 
 from hymirec.cli import main
-from hymirec.evaluation.recommend import recommend, recommend_for_user
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.recommend import recommend, recommend_for_user
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.app import create_app
 from hymirec.serving.config import ServeConfig
 from hymirec.serving.users import CoarseSummaryEncoder, FullHistoryEncoder

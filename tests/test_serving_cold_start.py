@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from fastapi.testclient import TestClient
 from serving_runs import pretrained_encoder, train_run
 
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.app import create_app
 from hymirec.serving.config import ServeConfig
 

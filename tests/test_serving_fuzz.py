@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 from serving_runs import train_run
 
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.app import create_app
 from hymirec.serving.config import ServeConfig
 

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from hymirec.data.split import LeaveOneOutSplit
 from hymirec.config import ConfigError
+from hymirec.data.split import LeaveOneOutSplit
 from hymirec.models import MODELS, ModelInputs, build_model
 from hymirec.training.averaging import WeightAverage
 from hymirec.training.checkpoint import CheckpointError, read_checkpoint
-from hymirec.training.config import load_experiment
+from hymirec.training.config import dump_experiment, load_experiment
+from hymirec.training.losses import DMILConfig, LossConfig, SampledSoftmaxConfig, loss_config
 from hymirec.training.trainer import Trainer
 from helpers import make_dataset
 
@@ -134,7 +135,7 @@ def test_every_model_trains_with_every_loss(tmp_path, model, loss):
         f"model.name={model}", "data.max_len=8", "train.batch_size=8", "train.epochs=1", "train.progress=false",
         "train.grad_clip=1.0", "eval.ks=[10]", f"out_dir={tmp_path}", *MODEL_SETTINGS.get(model, []),
     ])
-    config.train.loss = dict(LOSS_SETTINGS[loss])
+    config.train.loss = loss_config(LOSS_SETTINGS[loss])
     trainer = _trainer(config, split)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     results = trainer.fit()
@@ -147,7 +148,7 @@ def test_every_model_trains_with_every_loss(tmp_path, model, loss):
 def test_gradient_clipping_covers_the_learnable_temperature(tmp_path, monkeypatch):
     split = _toy_split(n_users=10)
     config = _config(tmp_path, epochs=1, grad_clip=1.0)
-    config.train.loss = {"name": "full_softmax", "learnable_temperature": True, "temperature": 0.5}
+    config.train.loss = loss_config({"name": "full_softmax", "learnable_temperature": True, "temperature": 0.5})
     trainer = _trainer(config, split)
     clipped = []
     real = torch.nn.utils.clip_grad_norm_
@@ -174,15 +175,24 @@ def test_bad_training_settings_fail_at_load(override, message):
 def test_negatives_as_many_as_the_catalogue_fail_before_training(tmp_path):
     split = _toy_split()  # 40 items
     config = _config(tmp_path)
-    config.train.loss = {"name": "sampled_softmax", "num_negatives": 40}
+    config.train.loss = loss_config({"name": "sampled_softmax", "num_negatives": 40})
     with pytest.raises(ConfigError, match=r"train\.loss \(sampled_softmax\): num_negatives \(40\) must be smaller"):
         _trainer(config, split)
     assert not (config.run_dir / "last.safetensors").exists()
 
 
 def test_loss_given_by_name_only_and_settings_without_name(tmp_path):
-    assert load_experiment(None, ["train.loss=sampled_softmax"]).train.loss == {"name": "sampled_softmax"}
-    assert load_experiment(None, ["train.loss.temperature=0.1"]).train.loss == {"name": "auto", "temperature": 0.1}
+    assert load_experiment(None, ["train.loss=sampled_softmax"]).train.loss == SampledSoftmaxConfig()
+    assert load_experiment(None, ["train.loss.temperature=0.1"]).train.loss == LossConfig(name="auto", temperature=0.1)
+
+
+def test_loss_settings_are_typed_once_and_round_trip():
+    config = load_experiment(None, ["train.loss={name: dmil, window: 3}"])
+    assert isinstance(config.train.loss, DMILConfig) and config.train.loss.window == 3
+    again = load_experiment(None, [f"train.loss={json.dumps(dump_experiment(config)['train']['loss'])}"])
+    assert again.train.loss == config.train.loss
+    config.train.validate()  # validation reads the typed config and leaves it as it is
+    assert isinstance(config.train.loss, DMILConfig)
 
 
 def test_selection_metric_picks_the_best_epoch(tmp_path):

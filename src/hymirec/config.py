@@ -4,6 +4,10 @@ Every config section is a dataclass. ``from_dict`` builds one from plain data an
 dataclass does not declare, naming the offending key and the keys that are allowed, so that a typo
 in a YAML file is an error rather than a silently ignored setting. ``apply_overrides`` applies
 ``section.key=value`` strings (the CLI's ``--set``), parsing each value as YAML.
+
+A field typed with a base class that has a ``from_settings(value, where)`` classmethod holds one
+of a family of configs named inside its settings (``train.loss: {name: dmil, ...}``): that
+classmethod picks the member, so the typed member is what the field holds from then on.
 """
 
 from __future__ import annotations
@@ -54,7 +58,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        value_tp = args[1] if args else Any
+        return {k: _coerce(v, value_tp, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    if hasattr(tp, "from_settings"):
+        # A family of configs chosen by a name inside the settings (the losses): the base class
+        # picks the member and builds it.
+        return tp.from_settings(value, where)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     if tp is bool:

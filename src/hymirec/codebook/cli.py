@@ -22,6 +22,7 @@ from hymirec.codebook.report import (
     write_report,
 )
 from hymirec.config import load_yaml
+from hymirec.io import write_text_atomic
 
 
 def _k_list(text: str) -> int | list[int]:
@@ -112,7 +113,7 @@ def run_fit(args: argparse.Namespace) -> int:
         "encode_seconds": encode_seconds,
         "items": asdict(summarise(encoded, config.ks)),
     }
-    (args.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(args.out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     cosines = ", ".join(f"{c:.4f}" for c in summary["items"]["reconstruction_cosine"])
     print(
         f"fitted {config.variant} codebook ({config.layers} layers, k={config.ks}) on "

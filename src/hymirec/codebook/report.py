@@ -18,6 +18,7 @@ import numpy as np
 from hymirec.codebook.codebook import ResidualCodebook
 from hymirec.codebook.io import load_codes
 from hymirec.codebook.quality import LayerQuality, balance, summarise
+from hymirec.io import write_text_atomic
 
 CODEBOOK_FILE = "codebook.safetensors"
 CODES_FILE = "codes.safetensors"
@@ -159,7 +160,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
         "markdown": out_dir / "report.md",
         "plot": out_dir / "error_per_layer.png",
     }
-    paths["json"].write_text(json.dumps(report, indent=2) + "\n")
-    paths["markdown"].write_text(render_markdown(report))
+    write_text_atomic(paths["json"], json.dumps(report, indent=2) + "\n")
+    write_text_atomic(paths["markdown"], render_markdown(report))
     plot_error_per_layer(report, paths["plot"])
     return paths

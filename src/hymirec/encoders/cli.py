@@ -37,7 +37,7 @@ def _embed(args: argparse.Namespace) -> int:
     from hymirec.data.fetch import load_dataset
     from hymirec.encoders.config import BackboneConfig, ItemTextConfig
     from hymirec.encoders.export import export_pretrained_embeddings, read_embeddings
-    from hymirec.evaluation.restored import export_run_embeddings
+    from hymirec.runs.restored import export_run_embeddings
 
     if args.run is not None:
         path, cached = export_run_embeddings(args.run)

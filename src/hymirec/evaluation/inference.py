@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from hymirec.data.batching import pad_right
 from hymirec.data.split import EvalExamples, LeaveOneOutSplit
-from hymirec.evaluation.config import EvalConfig
 from hymirec.encoders.export import exported_vectors
+from hymirec.evaluation.config import EvalConfig
 from hymirec.evaluation.evaluator import EvaluationResult, Evaluator
 from hymirec.evaluation.lists import interest_coverage, intra_list_diversity, window_recall
 from hymirec.evaluation.metrics import metrics_from_ranks

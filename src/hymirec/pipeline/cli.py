@@ -35,8 +35,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     from hymirec.data.fetch import load_dataset
-    from hymirec.evaluation.recommend import find_user, recommend_for_user, recommendations_table
-    from hymirec.evaluation.restored import RestoredRun, run_folder
+    from hymirec.runs.recommend import find_user, recommend_for_user, recommendations_table
+    from hymirec.runs.restored import RestoredRun, run_folder
     from hymirec.training.config import load_experiment
 
     if args.k < 1:
@@ -47,7 +47,7 @@ def _recommend(args: argparse.Namespace) -> int:
         raise ConfigError("give --user RAW_ID for one user or --all --out FILE.parquet for every user")
     run_dir = run_folder(args.run)
     if args.all:
-        from hymirec.evaluation.batch import recommend_all
+        from hymirec.runs.batch import recommend_all
 
         run = RestoredRun.load(run_dir)
         rows = recommend_all(run, args.k, args.out, args.keep_history, args.merge)

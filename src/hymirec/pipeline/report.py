@@ -15,6 +15,7 @@ import yaml
 
 from hymirec.config import ConfigError
 from hymirec.evaluation.report import metrics_table
+from hymirec.io import write_text_atomic
 from hymirec.pipeline.stages import CODEBOOK_DIR, RESULTS, STAGES, Context
 
 REPORT = "report.md"
@@ -174,8 +175,8 @@ def _codebook(out: Path) -> str | None:
 
 
 def _users(ctx: Context) -> str | None:
-    from hymirec.evaluation.recommend import recommend_for_user, recommendations_table
-    from hymirec.evaluation.restored import RestoredRun
+    from hymirec.runs.recommend import recommend_for_user, recommendations_table
+    from hymirec.runs.restored import RestoredRun
 
     settings = ctx.config.report
     if not settings.users:
@@ -207,5 +208,5 @@ def write_report(ctx: Context) -> Path:
         _users(ctx),
     ]
     path = ctx.out / REPORT
-    path.write_text("\n\n".join(s for s in sections if s) + "\n")
+    write_text_atomic(path, "\n\n".join(s for s in sections if s) + "\n")
     return path

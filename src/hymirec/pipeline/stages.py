@@ -87,7 +87,7 @@ def run_stage1(ctx: Context) -> dict[str, Any]:
 
         path, _ = export_pretrained_embeddings(ctx.dataset, ctx.config.encoder_settings())
     else:
-        from hymirec.evaluation.restored import export_run_embeddings
+        from hymirec.runs.restored import export_run_embeddings
 
         path, _ = export_run_embeddings(_train(ctx, "stage1"))
     _copy(path, ctx.out / ITEM_EMBEDDINGS)
@@ -108,7 +108,7 @@ def run_codebook(ctx: Context) -> dict[str, Any]:
     book.save(ctx.out / CODEBOOK_FILE)
     stats = book.stats().to_dict()
     folder = ctx.out / CODEBOOK_DIR
-    (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    write_text_atomic(folder / "stats.json", json.dumps(stats, indent=2) + "\n")
     write_report(build_report(folder, vectors), folder)
     # Relative to the run folder, so that the record survives moving the folder.
     return {"path": CODEBOOK_FILE, "bytes_per_item": stats["bytes_per_item"]}
@@ -184,7 +184,7 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     """The state of run folder ``out`` (a new one is created): refused when it was made with
     other settings, naming them, or when it is a folder of something else."""
     from hymirec.encoders.export import cache_key
-    from hymirec.training.config import ExperimentConfig
+    from hymirec.training.config import experiment_defaults
     from hymirec.training.trainer import config_diff
 
     # Through JSON, so that the settings compare equal to those read back from the file.
@@ -194,9 +194,9 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     if path.is_file():
         state = json.loads(path.read_text())
         if state.get("config_hash") != digest:
-            stage_defaults = to_dict(ExperimentConfig())
-            diffs = config_diff(state.get("config", {}), hashed,
-                                defaults={stage: stage_defaults for stage in STAGE_EXPERIMENTS})
+            defaults = {stage: experiment_defaults(config.experiment(stage, Path(".")))
+                        for stage in STAGE_EXPERIMENTS if getattr(config, stage) is not None}
+            diffs = config_diff(state.get("config", {}), hashed, defaults=defaults)
             if diffs:
                 names = ", ".join(".".join(d) for d in diffs)
                 raise ConfigError(f"{out} was made with other settings ({names}); use another --out or --fresh")

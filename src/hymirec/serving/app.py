@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
 
 from hymirec import __version__
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.catalogue import UnknownItem
 from hymirec.serving.cold_start import ColdStartError
 from hymirec.serving.config import ServeConfig
@@ -59,6 +59,20 @@ UNKNOWN_USER = "the user is unknown"
 def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
     """The app serving ``run`` with ``config`` (the service starts in the lifespan)."""
     metrics = ServingMetrics()
+    app = FastAPI(title="hymirec", version=__version__, lifespan=_lifespan(run, config, metrics))
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.state.metrics = metrics
+    _measure_requests(app, metrics)
+    _answer_client_errors(app)
+    guarded = [Depends(_authoriser(config))]
+    app.include_router(_user_routes(config), dependencies=guarded)
+    app.include_router(_item_routes(), dependencies=guarded)
+    app.include_router(_health_routes(metrics, guarded))
+    return app
+
+
+def _lifespan(run: RestoredRun, config: ServeConfig, metrics: ServingMetrics):
+    """The lifespan: the service and its near-line refresher built once, stopped at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,13 +89,21 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
             refresher.stop()
             store.close()
 
+    return lifespan
+
+
+def _authoriser(config: ServeConfig) -> Callable[..., None]:
+    """A dependency refusing a request without the server's API key (when it has one)."""
+
     def authorised(key: str | None = Depends(API_KEY)) -> None:
         if config.api_key is not None and not (key and hmac.compare_digest(key, config.api_key)):
             raise HTTPException(401, "a valid X-API-Key header is required")
 
-    app = FastAPI(title="hymirec", version=__version__, lifespan=lifespan)
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
-    app.state.metrics = metrics
+    return authorised
+
+
+def _measure_requests(app: FastAPI, metrics: ServingMetrics) -> None:
+    """Count every request and time it, per route and status."""
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -91,6 +113,10 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         metrics.requests.labels(route, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - start)
         return response
+
+
+def _answer_client_errors(app: FastAPI) -> None:
+    """The service's exceptions a client can cause, as 4xx answers with the message."""
 
     @app.exception_handler(UnknownUser)
     async def unknown_user(request: Request, exc: UnknownUser) -> JSONResponse:
@@ -105,37 +131,41 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
     async def conflict(request: Request, exc: ItemExists) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
-    def service(request: Request) -> RecommendationService:
-        return request.app.state.service
 
-    guarded = [Depends(authorised)]
+def _service(request: Request) -> RecommendationService:
+    return request.app.state.service
 
-    @app.post("/users/{user}/events", response_model=AppendOut, dependencies=guarded,
-              responses=_errors(E401=UNAUTHORISED, E413=TOO_LARGE, E400="a malformed Content-Length"))
+
+def _user_routes(config: ServeConfig) -> APIRouter:
+    """Events in and out, and recommendations (their limits from ``config``)."""
+    router = APIRouter()
+
+    @router.post("/users/{user}/events", response_model=AppendOut,
+                 responses=_errors(E401=UNAUTHORISED, E413=TOO_LARGE, E400="a malformed Content-Length"))
     def post_events(user: UserId, body: EventsIn, request: Request) -> AppendOut:
         """Append the user's events (registering the user; an empty list only registers them).
         Idempotent by event id; acknowledged only once stored durably."""
         if len(body.events) > config.max_events:
             raise HTTPException(422, f"at most {config.max_events} events per request, got {len(body.events)}")
         events = [NewEvent(e.event_id, e.item, e.timestamp) for e in body.events]
-        added, duplicates = service(request).append(user, events)
+        added, duplicates = _service(request).append(user, events)
         return AppendOut(user=user, added=added, duplicates=duplicates)
 
-    @app.get("/users/{user}/events", response_model=EventsOut, dependencies=guarded,
-             responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
+    @router.get("/users/{user}/events", response_model=EventsOut,
+                responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
     def get_events(user: UserId, request: Request,
                    limit: Annotated[int, Query(ge=1, le=config.max_events)] = 50) -> EventsOut:
         """The user's latest events as stored, oldest first."""
-        rows = service(request).events(user, limit)
+        rows = _service(request).events(user, limit)
         return EventsOut(user=user, events=[EventOut(event_id=e, item=i, timestamp=t) for e, i, t in rows])
 
-    @app.get("/users/{user}/recommendations", response_model=RecommendationsOut, dependencies=guarded,
-             responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
+    @router.get("/users/{user}/recommendations", response_model=RecommendationsOut,
+                responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
     def get_recommendations(user: UserId, request: Request,
                             k: Annotated[int, Query(ge=1, le=config.max_k)] = 10,
                             merge: Literal["max", "round_robin"] | None = None) -> RecommendationsOut:
         """The user's top k with scores, titles and the interest each came from; seen items left out."""
-        svc = service(request)
+        svc = _service(request)
         served = svc.recommend(user, k, merge)
         titles, raw_ids = svc.catalogue.titles, svc.catalogue.raw_ids
         items = [RecommendedItem(item=raw_ids[r.item - 1], title=titles[r.item - 1], score=r.score,
@@ -143,25 +173,39 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
         return RecommendationsOut(user=user, k=k, merge=merge or svc.run.merge, fallback=served.fallback,
                                   summary=served.summary, bytes_read=served.bytes_read, items=items)
 
-    @app.post("/items", response_model=ItemOut, dependencies=guarded,
-              responses=_errors(E401=UNAUTHORISED, E409="the raw id is already in the catalogue", E413=TOO_LARGE,
-                                E400="a malformed Content-Length"))
+    return router
+
+
+def _item_routes() -> APIRouter:
+    """New items: the cold-start path."""
+    router = APIRouter()
+
+    @router.post("/items", response_model=ItemOut,
+                 responses=_errors(E401=UNAUTHORISED, E409="the raw id is already in the catalogue", E413=TOO_LARGE,
+                                   E400="a malformed Content-Length"))
     def post_item(body: ItemIn, request: Request) -> ItemOut:
         """Add a new item from its fields (content encoder -> codebook -> model -> catalogue);
         recommendable from the next request on."""
-        new = service(request).add_item(body.item, body.fields)
+        new = _service(request).add_item(body.item, body.fields)
         drift = None if new.drift is None else DriftOut(recent_cosine=new.drift.recent_cosine,
                                                         baseline_cosine=new.drift.baseline_cosine,
                                                         needs_refresh=new.drift.needs_refresh)
         code_bytes = new.codes.nbytes + (0 if new.scales is None else new.scales.nbytes)
         return ItemOut(item=body.item, id=new.item, code_bytes=code_bytes, drift=drift)
 
-    @app.get("/healthz")
+    return router
+
+
+def _health_routes(metrics: ServingMetrics, guarded: list) -> APIRouter:
+    """Liveness and readiness (open to all), and the Prometheus metrics (behind the key)."""
+    router = APIRouter()
+
+    @router.get("/healthz")
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "still loading"}})
+    @router.get("/readyz", responses={503: {"description": "still loading"}})
     def readyz(request: Request) -> JSONResponse:
         """The model, catalogue and store are loaded."""
         svc = getattr(request.app.state, "service", None)
@@ -169,10 +213,10 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "model": svc.run.config.model_name, "items": len(svc.catalogue)})
 
-    @app.get("/metrics", dependencies=guarded, response_class=PlainTextResponse,
-             responses=_errors(E401=UNAUTHORISED))
+    @router.get("/metrics", dependencies=guarded, response_class=PlainTextResponse,
+                responses=_errors(E401=UNAUTHORISED))
     def prometheus() -> PlainTextResponse:
         """Prometheus text: requests and latency per route, summary hits and misses, bytes read."""
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
-    return app
+    return router

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from hymirec.evaluation.recommend import Recommendation, item_titles, top_items
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.recommend import Recommendation, item_titles, top_items
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.retrieval import build_index
 
 SeenLookup = Callable[[np.ndarray], np.ndarray]

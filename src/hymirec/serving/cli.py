@@ -15,7 +15,7 @@ API_KEY_ENV = "HYMIREC_API_KEY"
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hymirec.evaluation.restored import RestoredRun, run_folder
+    from hymirec.runs.restored import RestoredRun, run_folder
     from hymirec.serving.app import create_app
 
     # Refused before the server starts, naming the folder (not a run, or of another version) or

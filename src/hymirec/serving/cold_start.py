@@ -24,9 +24,9 @@ from torch import nn
 from hymirec.codebook import DriftStatus, ResidualCodebook
 from hymirec.data.dataset import InteractionDataset
 from hymirec.encoders import ItemTextEncoder, load_backbone, render_item_texts
-from hymirec.evaluation.restored import RestoredRun, RunError, run_folder
 from hymirec.models.hymirec.history import history_codebook
 from hymirec.models.text_items import TextItemEmbedder
+from hymirec.runs.restored import RestoredRun, RunError, run_folder
 
 # A `hymirec run` folder holds the stage-1 run beside the export that stage 2 reads.
 STAGE1 = "stage1"

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hymirec.evaluation.recommend import Recommendation
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.recommend import Recommendation
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.catalogue import Catalogue
 from hymirec.serving.cold_start import ItemAdder, NewItem
 from hymirec.serving.config import ServeConfig

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hymirec.evaluation.recommend import user_vectors
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.recommend import user_vectors
+from hymirec.runs.restored import RestoredRun
 
 
 class UserEncoder(ABC):

@@ -36,7 +36,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from hymirec.evaluation.restored import evaluate_run
+    from hymirec.runs.restored import evaluate_run
 
     config, results = evaluate_run(args.run, args.set)
     _print_results(config.name, results, config.eval.ks)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, require_positive, to_dict
 from hymirec.data.split import check_split_options
 from hymirec.evaluation.config import EvalConfig
+from hymirec.training.losses.base import LossConfig
 
 DEFAULT_MODEL = "sasrec"
 
@@ -58,8 +59,8 @@ class ParamGroupConfig:
 class TrainConfig:
     """Optimiser, loss and schedule settings shared by every trainable model.
 
-    ``loss`` is ``{name: <loss>, <that loss's settings>}`` (or just the name); see
-    ``hymirec.training.losses``. ``selection_metric`` is the validation metric that picks the
+    ``loss`` is ``{name: <loss>, <that loss's settings>}`` (or just the name) in a file, held as
+    that loss's typed config (``hymirec.training.losses``). ``selection_metric`` is the validation metric that picks the
     best epoch and drives early stopping. ``threads`` caps the intra-op CPU threads of the run
     (0: PyTorch's default, one per core); see docs/training.md for the contention measurement.
 
@@ -87,7 +88,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    loss: dict[str, Any] | str = field(default_factory=lambda: {"name": "auto"})
+    loss: LossConfig = field(default_factory=LossConfig)
     patience: int = 20
     grad_clip: float | None = None
     selection_metric: str = "ndcg@10"
@@ -105,8 +106,6 @@ class TrainConfig:
     ema_decay: float = 0.0
 
     def validate(self) -> None:
-        from hymirec.training.losses import loss_config
-
         if self.warmup_steps < 0:
             raise ValueError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
         require_positive(self, ("epochs", "batch_size", "patience", "grad_accumulation"), ValueError, "train.")
@@ -116,14 +115,7 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
         if self.threads < 0:
             raise ValueError(f"train.threads must be >= 0 (0: one per core), got {self.threads}")
-        self.loss = {"name": self.loss} if isinstance(self.loss, str) else {"name": "auto", **self.loss}
-        loss_config(self.loss)
         self.selection_k  # raises for a malformed metric
-        self.param_groups = {
-            prefix: from_dict(ParamGroupConfig, vars(group) if isinstance(group, ParamGroupConfig) else group,
-                              f"train.param_groups.{prefix}")
-            for prefix, group in self.param_groups.items()
-        }
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"train.device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
 
@@ -198,6 +190,14 @@ def dump_experiment(config: ExperimentConfig) -> dict[str, Any]:
     return to_dict(config)
 
 
+def experiment_defaults(config: ExperimentConfig) -> dict[str, Any]:
+    """Every setting at its default, in ``config``'s shape (its loss's own settings included): what
+    ``config_diff`` passes over when an older run's settings lack a key."""
+    defaults = dump_experiment(ExperimentConfig())
+    defaults["train"]["loss"] = to_dict(type(config.train.loss)())
+    return defaults
+
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -205,5 +205,6 @@ __all__ = [
     "ExperimentConfig",
     "ParamGroupConfig",
     "TrainConfig",
+    "experiment_defaults",
     "load_experiment",
 ]

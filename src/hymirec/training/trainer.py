@@ -34,6 +34,7 @@ from hymirec.data.batching import pad_right, training_windows
 from hymirec.data.split import LeaveOneOutSplit
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_model, evaluate_splits
+from hymirec.io import write_text_atomic
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.averaging import WeightAverage
 from hymirec.training.checkpoint import (
@@ -45,8 +46,8 @@ from hymirec.training.checkpoint import (
     save_checkpoint,
     trainable_state,
 )
-from hymirec.training.config import ExperimentConfig, dump_experiment
-from hymirec.training.losses import build_loss, loss_config, resolve_loss_name
+from hymirec.training.config import ExperimentConfig, dump_experiment, experiment_defaults
+from hymirec.training.losses import build_loss, resolve_loss_name
 from hymirec.training.params import configure_parameters, named_parameters, resolve_device
 from hymirec.training.plots import plot_training_curves
 
@@ -64,13 +65,13 @@ EpochCallback = Callable[[int, dict[str, Any]], None]
 def write_run_config(run_dir: Path, config: ExperimentConfig) -> None:
     """The resolved settings of a run, which ``hymirec evaluate`` rebuilds the model from."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_experiment(config), sort_keys=False))
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(dump_experiment(config), sort_keys=False))
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
     """Add this process's peak memory to ``results`` and write them as ``results.json``."""
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    write_text_atomic(run_dir / "results.json", json.dumps(results, indent=2))
     return results
 
 
@@ -167,7 +168,7 @@ class Trainer:
     def _restore(self) -> None:
         checkpoint = read_checkpoint(self.run_dir / LAST)
         state = checkpoint.state
-        current, defaults = dump_experiment(self.config), dump_experiment(ExperimentConfig())
+        current, defaults = dump_experiment(self.config), experiment_defaults(self.config)
         diffs = [d for d in config_diff(state["config"], current, defaults=defaults) if d not in RESUMABLE_CHANGES]
         if diffs:
             names = ", ".join(".".join(d) for d in diffs)
@@ -297,7 +298,7 @@ class Trainer:
 
     def _write_history(self) -> None:
         lines = "".join(json.dumps(r) + "\n" for r in self.history)
-        (self.run_dir / "metrics.jsonl").write_text(lines)
+        write_text_atomic(self.run_dir / "metrics.jsonl", lines)
 
     def finish(self) -> dict[str, Any]:
         """Load the best checkpoint, evaluate on test (history masked and unmasked), write results."""
@@ -310,7 +311,7 @@ class Trainer:
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)
         results.update(
             model=self.config.model_name,
-            loss=resolve_loss_name(self.config.train.loss["name"], self.split.n_items),
+            loss=resolve_loss_name(self.config.train.loss.name, self.split.n_items),
             selection_metric=self.config.train.selection_metric,
             epochs=self.state["epoch"],
             best_epoch=self.state["best_epoch"],
@@ -328,7 +329,7 @@ class Trainer:
 def scores_are_cosine(config: ExperimentConfig, model: SequentialRecommender | None = None) -> bool:
     """Whether the run scores items by cosine: the model's fixed similarity when it has one,
     else the loss's (evaluation follows what training optimised)."""
-    similarity = getattr(model, "similarity", None) or loss_config(config.train.loss)[1].similarity
+    similarity = getattr(model, "similarity", None) or config.train.loss.similarity
     return similarity == "cosine"
 
 

@@ -37,26 +37,30 @@ def resolve_loss_name(name: str, n_items: int) -> str:
     return name
 
 
-def loss_config(settings: dict[str, Any], where: str = "train.loss") -> tuple[str, LossConfig]:
-    """Check ``{name, <settings>}`` and return the name with its typed config.
-
-    Raises ``ConfigError`` naming the key for an unknown loss, unknown settings or bad values.
-    """
+def loss_config(settings: dict[str, Any] | str | LossConfig, where: str = "train.loss") -> LossConfig:
+    """The typed config of ``{name, <settings>}`` (or a bare name; a typed config is returned as
+    it is). Raises ``ConfigError`` naming the key for an unknown loss, unknown settings or bad
+    values."""
+    if isinstance(settings, LossConfig):
+        return settings
+    settings = {"name": settings} if isinstance(settings, str) else settings
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: expected a loss name or a mapping with a name, got {settings!r}")
     name = settings.get("name", AUTO)
     if name != AUTO and name not in LOSSES:
         raise ConfigError(f"{where}.name {name!r} is unknown; choose one of {[AUTO, *LOSSES]}")
     config_cls = LossConfig if name == AUTO else LOSSES[name][0]
-    rest = {k: v for k, v in settings.items() if k != "name"}
-    return name, from_dict(config_cls, rest, f"{where} ({name})")
+    return from_dict(config_cls, {**settings, "name": name}, f"{where} ({name})")
 
 
-def build_loss(settings: dict[str, Any], n_items: int, where: str = "train.loss") -> NextItemLoss:
-    """The loss ``settings`` describe, for a catalogue of ``n_items`` items."""
-    name, config = loss_config(settings, where)
-    name = resolve_loss_name(name, n_items)
+def build_loss(settings: LossConfig | dict[str, Any] | str, n_items: int, where: str = "train.loss") -> NextItemLoss:
+    """The loss ``settings`` describe (a typed config, or settings ``loss_config`` reads), for a
+    catalogue of ``n_items`` items."""
+    config = loss_config(settings, where)
+    name = resolve_loss_name(config.name, n_items)
     config_cls, loss_cls = LOSSES[name]
-    if not isinstance(config, config_cls):
-        config = config_cls(**vars(config))
+    if not isinstance(config, config_cls) or config.name != name:
+        config = config_cls(**{**vars(config), "name": name})  # auto: the shared settings, the chosen loss
     try:
         return loss_cls(config, n_items)
     except ValueError as exc:

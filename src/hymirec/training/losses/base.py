@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +29,11 @@ from torch import nn
 
 @dataclass
 class LossConfig:
-    """Settings every loss takes. Cosine scores want a small temperature (0.05 is the
+    """Settings every loss takes, and the loss's ``name`` (each loss's config class narrows it; this
+    one serves ``full_softmax`` and ``auto``). Cosine scores want a small temperature (0.05 is the
     generative-recommenders setting); dot-product scores are usually trained at temperature 1."""
 
+    name: Literal["auto", "full_softmax"] = "auto"
     similarity: Literal["cosine", "dot"] = "cosine"
     temperature: float = 0.05
     learnable_temperature: bool = False
@@ -47,6 +49,14 @@ class LossConfig:
         t = self.false_negative_threshold
         if t is not None and not -1.0 <= t <= 1.0:
             raise ValueError(f"false_negative_threshold is a cosine in [-1, 1], got {t}")
+
+    @classmethod
+    def from_settings(cls, settings: "dict[str, Any] | str", where: str) -> "LossConfig":
+        """The typed config of the loss ``settings`` name (``{name, <settings>}`` or the bare name):
+        how ``train.loss`` is read (``hymirec.config``)."""
+        from hymirec.training.losses import loss_config  # the registry imports this module
+
+        return loss_config(settings, where)
 
 
 class NextItemLoss(nn.Module):

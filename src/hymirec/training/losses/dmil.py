@@ -26,6 +26,7 @@ trained on it in every example, whichever group the matching gave that item.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,7 @@ from hymirec.training.losses.matching import Matching, match_targets, nearest_in
 class DMILConfig(LossConfig):
     """DMIL settings: ``window`` future items per example, ``negatives`` (None: the whole catalogue)."""
 
+    name: Literal["dmil"] = "dmil"
     window: int = 4
     negatives: int | None = None
     matching: Matching = "hungarian"

@@ -19,6 +19,7 @@ A negative equal to the position's own positive is not a negative and is masked 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from hymirec.training.losses.base import ItemEmbedder, LossConfig, NextItemLoss
 class SampledSoftmaxConfig(LossConfig):
     """Sampled-softmax settings; ``num_negatives: 0`` with ``in_batch: true`` uses in-batch only."""
 
+    name: Literal["sampled_softmax"] = "sampled_softmax"
     num_negatives: int = 128
     per_position: bool = True
     in_batch: bool = False

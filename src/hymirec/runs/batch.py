@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from hymirec.data.split import EvalExamples
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import encode_users
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.restored import RestoredRun
 
 SCHEMA = pa.schema([("user", pa.string()), ("rank", pa.int32()), ("item", pa.string()),
                     ("score", pa.float32()), ("interest", pa.int32())])

@@ -21,7 +21,7 @@ from hymirec.evaluation.inference import embed_catalogue, encode_users
 from hymirec.models.base import SequentialRecommender
 
 if TYPE_CHECKING:  # restoring a run imports the trainer: only where a run is restored
-    from hymirec.evaluation.restored import RestoredRun
+    from hymirec.runs.restored import RestoredRun
 
 
 class Recommendation(NamedTuple):
