@@ -61,7 +61,7 @@ def test_evaluate_splits_reports_window_cold_and_list_measures(tmp_path):
     config = load_experiment(None, ["model.name=sasrec", "model.dim=8", "model.num_layers=1", "data.max_len=8",
                                     f"out_dir={tmp_path}"])
     torch.manual_seed(0)
-    model = build_model("sasrec", config.model_settings(),
+    model = build_model("sasrec", config.model_config,
                         ModelInputs(split.n_items, 8, dataset, split.train_sequences()))
     out = evaluate_splits(model, split, EvalConfig(ks=[5, 10]), 8, normalize=True)
     assert set(out["test_window"]) == {"window_recall@5", "window_recall@10"}

@@ -38,7 +38,7 @@ def _config(tmp_path, *extra, **train):
 def _trainer(config, split, callbacks=None):
     torch.manual_seed(config.train.seed)
     inputs = ModelInputs(split.n_items, config.data.max_len, split.dataset, split.train_sequences())
-    model = build_model(config.model_name, config.model_settings(), inputs)
+    model = build_model(config.model_name, config.model_config, inputs)
     return Trainer(config, model, split, config.run_dir, callbacks)
 
 

@@ -28,6 +28,19 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid; the message says where and why."""
 
 
+class Settings:
+    """Base of the config dataclasses: a config checks itself when it is made (``validate``, called
+    by ``__post_init__``), so a config object in hand is a valid one however it was built --
+    ``from_dict``, a constructor call or ``dataclasses.replace``. ``validate`` raises
+    ``ValueError`` naming the setting and changes nothing."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for the first setting out of range (nothing to check here)."""
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -117,13 +130,13 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
         )
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    obj = cls(**kwargs)
-    validate = getattr(obj, "validate", None)
-    if callable(validate):
-        try:
+    try:
+        obj = cls(**kwargs)  # a Settings subclass validates itself here
+        validate = getattr(obj, "validate", None)
+        if callable(validate) and not isinstance(obj, Settings):
             validate()
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     return obj
 
 
@@ -154,18 +167,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ConfigError(f"override {item!r}: empty key segment")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
-        node = data
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
+        set_key(data, key, value, f"override {item!r}")
+    return data
+
+
+def set_key(data: dict[str, Any], key: str, value: Any, where: str | None = None) -> dict[str, Any]:
+    """Set dotted ``key`` (``a.b.c``) of nested plain data to ``value`` as it is, creating the
+    sections on the way: what an override does once its value is parsed, and how a program passes
+    a value (a path, a number) into settings without writing it out as text."""
+    where = where or f"key {key!r}"
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"{where}: empty key segment")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
     return data

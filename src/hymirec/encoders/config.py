@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hymirec.config import from_dict, require_positive
+from hymirec.config import Settings, from_dict, require_positive
 from hymirec.encoders.errors import BackboneError
 
 Dtype = Literal["float32", "bfloat16"]
@@ -14,7 +14,7 @@ POOLINGS = ("mean", "first", "last", "item_token")
 
 
 @dataclass
-class LoraSettings:
+class LoraSettings(Settings):
     """LoRA adapters through ``peft``: rank ``r``, scaling ``alpha / r``, dropout on the adapter
     input. ``target_modules`` names the wrapped linear layers; ``None`` takes peft's defaults for
     the architecture (``q_proj``/``v_proj`` for Llama, ``query``/``value`` for BERT)."""
@@ -34,7 +34,7 @@ class LoraSettings:
 
 
 @dataclass
-class BackboneConfig:
+class BackboneConfig(Settings):
     """Where the backbone's weights come from and how it is prepared for training.
 
     ``source``: a folder holding a Hugging Face checkpoint; a path to a ``.gguf`` file; the name
@@ -76,7 +76,7 @@ class BackboneConfig:
 
 
 @dataclass
-class ItemTextConfig:
+class ItemTextConfig(Settings):
     """How an item's text becomes a vector: the encoder, the text template over item fields
     (``None``: ``field: value`` pairs), the pooling, the token budget per text, how many items
     one encoder call takes when a whole catalogue is encoded, and the precision of that

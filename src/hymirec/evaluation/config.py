@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hymirec.config import Settings
 from hymirec.evaluation.evaluator import MERGES
 from hymirec.evaluation.metrics import DEFAULT_KS
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Settings):
     """Full-ranking evaluation settings (see ``hymirec.evaluation``). ``diversity_vectors``: an
     item-vector export (``hymirec embed``) whose space measures intra-list diversity, so that
     every model is measured on the same ruler (null: the model's own item vectors). ``merge``: how

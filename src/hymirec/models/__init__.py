@@ -33,20 +33,18 @@ MODELS: dict[str, tuple[type, type[SequentialRecommender]]] = {
 
 
 def build_model(name: str, config: dict[str, Any] | Any, inputs: ModelInputs) -> SequentialRecommender:
-    """Build model ``name`` from a config mapping (or that model's config dataclass).
-
-    The config always goes through ``hymirec.config.from_dict``, so unknown keys, ill-typed values
-    and settings the config's ``validate`` rejects raise ``ConfigError`` naming the problem.
-    """
+    """Build model ``name`` from its typed config (used as it is), or from a settings mapping,
+    read through ``hymirec.config.from_dict``: unknown keys, ill-typed values and settings the
+    config's ``validate`` rejects raise ``ConfigError`` naming the problem."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; known models are {sorted(MODELS)}")
     config_cls, model_cls = MODELS[name]
     if dataclasses.is_dataclass(config):
-        if not isinstance(config, config_cls):
+        if type(config) is not config_cls:
             raise ConfigError(
                 f"model {name!r} takes a {config_cls.__name__}, got {type(config).__name__}"
             )
-        config = to_dict(config)
+        return model_cls(config, inputs)
     return model_cls(from_dict(config_cls, config, where=f"{name} config"), inputs)
 
 

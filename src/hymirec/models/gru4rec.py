@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hymirec.config import Settings
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.layers import item_table, lookup
 
 
 @dataclass
-class GRU4RecConfig:
+class GRU4RecConfig(Settings):
     """GRU4Rec hyper-parameters."""
 
     dim: int = 64

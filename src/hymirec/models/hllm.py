@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hymirec.config import Settings
 from hymirec.encoders import BackboneConfig, load_backbone
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig, TextItemsModel
 
 
 @dataclass
-class HLLMConfig:
+class HLLMConfig(Settings):
     """HLLM settings: the item side (``items``), the user LM and which parts train."""
 
     items: TextItemsConfig = field(default_factory=TextItemsConfig)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hymirec.config import Settings
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.layers import SequenceInput, attention_mask, lookup
 
@@ -35,7 +36,7 @@ _TIME_BUCKET_WIDTH = 0.301
 
 
 @dataclass
-class HSTUConfig:
+class HSTUConfig(Settings):
     """HSTU hyper-parameters (``linear_dim`` and ``attention_dim`` are per head)."""
 
     dim: int = 50

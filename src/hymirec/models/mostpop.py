@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hymirec.config import Settings
 from hymirec.models.base import ModelInputs, SequentialRecommender
 
 
 @dataclass
-class MostPopConfig:
+class MostPopConfig(Settings):
     """MostPop has no settings."""
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 
 import torch
 
+from hymirec.config import Settings
 from hymirec.models.base import ModelInputs
 from hymirec.models.hymirec.config import LLMRecommenderConfig, check_windows
 from hymirec.models.hymirec.cuts import CutPointModel, WindowStates, gather_positions
@@ -36,7 +37,7 @@ class PatchLLMConfig(LLMRecommenderConfig):
 
 
 @dataclass
-class PatchRecConfig:
+class PatchRecConfig(Settings):
     """Patch schedule, the LLM recommender (single interest, no indicator by default) and the
     item vectors; ``windows`` / ``train_windows`` as for HyMiRec."""
 

@@ -31,12 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hymirec.config import Settings
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.layers import SequenceInput, causal_attention_mask, lookup
 
 
 @dataclass
-class SASRecConfig:
+class SASRecConfig(Settings):
     """SASRec hyper-parameters."""
 
     dim: int = 50

@@ -9,14 +9,13 @@ typo fails before the first stage starts.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hymirec.codebook.config import CodebookConfig
-from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from hymirec.config import ConfigError, Settings, apply_overrides, from_dict, load_yaml, set_key, to_dict
 from hymirec.encoders.config import ItemTextConfig
 from hymirec.training.config import ExperimentConfig
 
@@ -28,7 +27,7 @@ UNHASHED_TRAIN_KEYS = ("progress",)
 
 
 @dataclass
-class ReportConfig:
+class ReportConfig(Settings):
     """What ``report.md`` shows: the top-``k`` of the first ``users`` test users."""
 
     users: int = 3
@@ -40,7 +39,7 @@ class ReportConfig:
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(Settings):
     """The whole job. ``stage1``: the content-encoder experiment (null: export the pretrained
     encoder that ``stage2.model.items`` names instead); ``codebook``: ``CodebookConfig``
     settings (null: no codebook); ``stage2``: the HyMiRec experiment. ``threads`` caps the CPU
@@ -86,10 +85,11 @@ class PipelineConfig:
 
     def experiment(self, stage: str, out: Path, inject: dict[str, Any] | None = None) -> ExperimentConfig:
         """Stage ``stage``'s experiment, its run folder ``out/stage``; ``inject``: dotted
-        ``model.*`` keys the pipeline adds (what earlier stages produced)."""
+        ``model.*`` keys the pipeline adds (what earlier stages produced), set as values."""
         mapping = copy.deepcopy(getattr(self, stage))
         mapping.update(name=stage, out_dir=str(out))
-        mapping = apply_overrides(mapping, [f"{key}={json.dumps(value)}" for key, value in (inject or {}).items()])
+        for key, value in (inject or {}).items():
+            set_key(mapping, key, value)
         return from_dict(ExperimentConfig, mapping, stage)
 
     def encoder_settings(self) -> ItemTextConfig:

@@ -115,14 +115,15 @@ def run_codebook(ctx: Context) -> dict[str, Any]:
 
 
 def stage2_injections(ctx: Context) -> dict[str, Any]:
-    """The ``model.*`` keys stage 2 reads from earlier stages, for the sections its model has:
-    ``items.vectors`` (the item embeddings) and ``history.codebook_path`` (the codebook)."""
-    model = ctx.config.stage2.get("model", {})
+    """The ``model.*`` keys stage 2 reads from earlier stages, for the sections its model's config
+    has (whether or not the file sets them): ``items.vectors`` (the item embeddings) and
+    ``history.codebook_path`` (the codebook)."""
+    sections = ctx.config.experiment("stage2", ctx.out).model_sections()
     inject = {}
-    if isinstance(model.get("items"), dict):
+    if "items" in sections:
         inject["model.items.vectors"] = str((ctx.out / ITEM_EMBEDDINGS).resolve())
     codebook = ctx.state["done"].get("codebook", {}).get("path")
-    if codebook and isinstance(model.get("history"), dict):
+    if codebook and "history" in sections:
         inject["model.history.codebook_path"] = str((ctx.out / codebook).resolve())
     return inject
 

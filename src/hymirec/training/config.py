@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hymirec.config import ConfigError, apply_overrides, from_dict, load_yaml, require_positive, to_dict
+from hymirec.config import ConfigError, Settings, apply_overrides, from_dict, load_yaml, require_positive, to_dict
 from hymirec.data.split import check_split_options
 from hymirec.evaluation.config import EvalConfig
 from hymirec.training.losses.base import LossConfig
@@ -16,7 +18,7 @@ DEFAULT_MODEL = "sasrec"
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
     """Which dataset (a name in the data directory or a canonical dataset folder), how much of
     each history a model reads, and the split's options (``hymirec.data.split``): ``test_window``
     items held out per user for test (1: leave-one-out), and a share ``cold_items`` of the
@@ -41,7 +43,7 @@ class DataConfig:
 
 
 @dataclass
-class ParamGroupConfig:
+class ParamGroupConfig(Settings):
     """Settings for the parameters whose names start with a prefix (``train.param_groups``)."""
 
     lr: float | None = None
@@ -56,7 +58,7 @@ class ParamGroupConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """Optimiser, loss and schedule settings shared by every trainable model.
 
     ``loss`` is ``{name: <loss>, <that loss's settings>}`` (or just the name) in a file, held as
@@ -140,7 +142,7 @@ class TrainConfig:
 
 
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(Settings):
     """One experiment. ``model`` holds ``name`` plus that model's own settings, which are
     checked against the model's config dataclass (unknown keys are rejected there)."""
 
@@ -152,24 +154,33 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
-        from hymirec.models import MODELS
-
         k = self.train.selection_k
         if k not in self.eval.ks:
             raise ValueError(
                 f"train.selection_metric {self.train.selection_metric!r} needs {k} in eval.ks {self.eval.ks}"
             )
-        name = self.model.get("name")
-        if name not in MODELS:
-            raise ValueError(f"model.name {name!r} is unknown; choose one of {sorted(MODELS)}")
-        from_dict(MODELS[name][0], self.model_settings(), f"model ({name})")
+        self.model_config  # reads and checks the model's settings (once: the result is kept)
 
     @property
     def model_name(self) -> str:
         return self.model["name"]
 
-    def model_settings(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model.items() if k != "name"}
+    @functools.cached_property
+    def model_config(self) -> Any:
+        """The model's settings as its typed config (``MODELS[name][0]``), read once: what the model
+        is built from. ``model`` keeps the settings as the file gave them, which is what a run
+        folder stores."""
+        from hymirec.models import MODELS
+
+        name = self.model.get("name")
+        if name not in MODELS:
+            raise ValueError(f"model.name {name!r} is unknown; choose one of {sorted(MODELS)}")
+        settings = {k: v for k, v in self.model.items() if k != "name"}
+        return from_dict(MODELS[name][0], settings, f"model ({name})")
+
+    def model_sections(self) -> set[str]:
+        """The settings sections the model's config class declares (``items``, ``history``, ...)."""
+        return {f.name for f in dataclasses.fields(self.model_config)}
 
     @property
     def run_dir(self) -> Path:

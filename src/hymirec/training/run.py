@@ -27,7 +27,7 @@ def load_split(config: ExperimentConfig) -> LeaveOneOutSplit:
 def build(config: ExperimentConfig, split: LeaveOneOutSplit) -> SequentialRecommender:
     """The configured model, built from what the split offers (untrained)."""
     inputs = ModelInputs(split.n_items, config.data.max_len, split.dataset, split.train_sequences())
-    return build_model(config.model_name, config.model_settings(), inputs)
+    return build_model(config.model_name, config.model_config, inputs)
 
 
 def run_experiment(

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hymirec.codebook import CodebookConfig
+from hymirec.config import Settings
 from hymirec.encoders import BackboneConfig
 from hymirec.models.sasrec import SASRecConfig
 from hymirec.models.text_items import TextItemsConfig
 
 
 @dataclass
-class HistoryConfig:
+class HistoryConfig(Settings):
     """How the long history is held: ``codebook`` ``cosine`` (the paper's) or ``euclidean``
     compresses every item to ``layers`` codes (+ scales) that are decoded on demand; ``none``
     reads the raw item vectors (the ablation that costs ``4 * dim`` bytes per item).
@@ -75,7 +76,7 @@ class LightweightConfig(SASRecConfig):
 
 
 @dataclass
-class LLMRecommenderConfig:
+class LLMRecommenderConfig(Settings):
     """The LLM recommender: a causal LM (``backbone``) read through ``inputs_embeds``;
     ``recent`` (n) last items, ``interests`` (s) learnable refined queries, the ``indicator``
     embedding between the coarse interests and the items (``false``: the ablation), and whether
@@ -127,7 +128,7 @@ class LLMRecommenderConfig:
 
 
 @dataclass
-class HyMiRecConfig:
+class HyMiRecConfig(Settings):
     """The hybrid model. ``items``: the item vectors (the stage-1 export via ``items.vectors``,
     optionally + a learnable ID embedding); ``windows``: how a training sequence is cut into
     windows of n recent items (``tile``: every position once per epoch; ``sample``:

@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hymirec.config import Settings
+
 
 @dataclass
-class LossConfig:
+class LossConfig(Settings):
     """Settings every loss takes, and the loss's ``name`` (each loss's config class narrows it; this
     one serves ``full_softmax`` and ``auto``). Cosine scores want a small temperature (0.05 is the
     generative-recommenders setting); dot-product scores are usually trained at temperature 1."""
