@@ -105,3 +105,23 @@ def test_each_config_keeps_its_error_type_and_message_for_a_count_below_one(case
     with pytest.raises(error) as info:
         build()
     assert type(info.value) is error and str(info.value) == message
+
+
+@pytest.mark.parametrize("build", [
+    lambda: __import__("hymirec.models", fromlist=["SASRecConfig"]).SASRecConfig(dim=0),
+    lambda: __import__("hymirec.training.config", fromlist=["TrainConfig"]).TrainConfig(lr=0),
+    lambda: __import__("hymirec.training.losses", fromlist=["LossConfig"]).LossConfig(temperature=0),
+    lambda: __import__("hymirec.models", fromlist=["HyMiRecConfig"]).HyMiRecConfig(windows="nope"),
+])
+def test_a_config_with_a_bad_value_cannot_be_made_however_it_is_built(build):
+    with pytest.raises(ValueError):
+        build()
+
+
+def test_validation_reads_the_settings_and_changes_nothing():
+    config = load_experiment(None, ["train.loss={name: dmil, window: 2}", "train.param_groups={items: {lr: 0.1}}",
+                                    "model.name=sasrec", "model.dim=16"])
+    before = repr(config)
+    config.validate()
+    config.train.validate()
+    assert repr(config) == before and config.model_config.dim == 16 and config.model == {"name": "sasrec", "dim": 16}

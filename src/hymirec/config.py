@@ -35,6 +35,11 @@ class Settings:
     ``ValueError`` naming the setting and changes nothing."""
 
     def __post_init__(self) -> None:
+        for name, tp in typing.get_type_hints(type(self)).items():
+            # A choice among names (``windows: tile | sample``) is checked here for every config,
+            # as from_dict checks it for a file.
+            if typing.get_origin(tp) is typing.Literal and getattr(self, name) not in typing.get_args(tp):
+                raise ValueError(f"{name} must be one of {list(typing.get_args(tp))}, got {getattr(self, name)!r}")
         self.validate()
 
     def validate(self) -> None:

@@ -1,5 +1,8 @@
 """The six stages of ``hymirec run`` and the runner that makes them resumable.
 
+A stage is named by its key in ``STAGES`` (``data``, ``stage1``, ``codebook``, ``stage2``, ``evaluate``,
+``report``), never by a number: ``stage1`` and ``stage2`` are the paper's two training stages.
+
 Each stage writes under the run folder and returns a small record (what it made); the runner adds
 its time and writes ``stages.json`` atomically after every stage::
 
@@ -73,14 +76,14 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def run_data(ctx: Context) -> dict[str, Any]:
-    """Stage 1: fetch (MovieLens-100K) or load the dataset."""
+    """``data``: fetch (MovieLens-100K) or load the dataset."""
     dataset = ctx.dataset
     return {"dataset": dataset.name, "users": dataset.n_users, "items": dataset.n_items,
             "interactions": len(dataset.interactions)}
 
 
 def run_stage1(ctx: Context) -> dict[str, Any]:
-    """Stage 2: the content encoder trained for recommendation, its item vectors exported to
+    """``stage1``: the content encoder trained for recommendation, its item vectors exported to
     ``item_embeddings.safetensors``; without ``stage1`` settings, the pretrained encoder's."""
     if ctx.config.stage1 is None:
         from hymirec.encoders.export import export_pretrained_embeddings
@@ -95,7 +98,7 @@ def run_stage1(ctx: Context) -> dict[str, Any]:
 
 
 def run_codebook(ctx: Context) -> dict[str, Any]:
-    """Stage 3: a residual codebook fitted on the item vectors, with its stats and the codebook
+    """``codebook``: a residual codebook fitted on the item vectors, with its stats and the codebook
     report of ``hymirec codebook report`` (per-layer quality, ``error_per_layer.png``)."""
     if ctx.config.codebook is None:
         return {"skipped": True}
@@ -129,21 +132,21 @@ def stage2_injections(ctx: Context) -> dict[str, Any]:
 
 
 def run_stage2(ctx: Context) -> dict[str, Any]:
-    """Stage 4: the HyMiRec experiment, reading what stages 2 and 3 made."""
+    """``stage2``: the HyMiRec experiment, reading what ``stage1`` and ``codebook`` made."""
     inject = stage2_injections(ctx)
     _train(ctx, "stage2", inject)
     return {"injected": inject}
 
 
 def run_evaluate(ctx: Context) -> dict[str, Any]:
-    """Stage 5: the stage-2 run's test metrics (measured by its trainer) as ``results.json``."""
+    """``evaluate``: the ``stage2`` run's test metrics (measured by its trainer) as ``results.json``."""
     _copy(ctx.out / "stage2" / RESULTS, ctx.out / RESULTS)
     results = json.loads((ctx.out / RESULTS).read_text())
     return {"test_masked": results["test_masked"]}
 
 
 def run_report(ctx: Context) -> dict[str, Any]:
-    """Stage 6: ``report.md``."""
+    """``report``: ``report.md``."""
     from hymirec.pipeline.report import write_report
 
     write_report(ctx)
