@@ -61,16 +61,16 @@ def test_mostpop_runs_through_the_same_protocol(tmp_path, capsys):
     results = json.loads((tmp_path / "runs" / "pop" / "results.json").read_text())
     # The same numbers as MostPop fitted and evaluated by hand on the same split.
     from hymirec.data.fetch import load_dataset
-    from hymirec.data.split import LeaveOneOutSplit
+    from hymirec.data.split import ChronologicalSplit
     from hymirec.evaluation.evaluator import Evaluator
     from hymirec.evaluation.inference import evaluate_model
     from hymirec.models import ModelInputs, MostPop, MostPopConfig
 
-    split = LeaveOneOutSplit(load_dataset(str(data)))
+    split = ChronologicalSplit(load_dataset(str(data)))
     pop = MostPop(MostPopConfig(), ModelInputs(split.n_items, 200, train_sequences=split.train_sequences()))
     for key, masked in (("test_masked", True), ("test_unmasked", False)):
         evaluator = Evaluator([10, 50], masked)
-        expected = evaluate_model(pop, split.examples("test"), evaluator, max_len=200, normalize=False).metrics
+        expected = evaluate_model(pop, split.examples("test"), evaluator, max_len=200, cosine=False).metrics
         assert results[key] == pytest.approx(expected)
     assert results["model"] == "mostpop" and results["epochs"] == 0
     assert f"| test (history masked) | {results['test_masked']['recall@10']:.4f} |" in out

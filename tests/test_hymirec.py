@@ -13,7 +13,7 @@ import torch
 from hymirec.codebook import CodebookConfig, fit
 from hymirec.config import ConfigError
 from hymirec.data.batching import pad_right, training_windows
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.models import ModelInputs, build_model
 from hymirec.models.hymirec.cuts import gather_positions, sample_windows, tile_windows, window_targets
 from hymirec.models.patchrec import patch_bounds
@@ -267,7 +267,7 @@ def test_window_targets_never_come_from_validation_or_test_positions():
     for user in range(1, 4):
         seq = [((user * 7 + i) % 30) + 1 for i in range(12)] + [30 + 2 * user - 1, 30 + 2 * user]
         rows += [(user, item, t) for t, item in enumerate(seq)]
-    split = LeaveOneOutSplit(make_dataset(rows, n_items=36))
+    split = ChronologicalSplit(make_dataset(rows, n_items=36))
     inputs = ModelInputs(36, MAX_LEN, split.dataset, split.train_sequences())
     torch.manual_seed(0)
     model = build_model("hymirec", {**HYMIREC, "windows": "sample", "train_windows": 12}, inputs).train()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.evaluation.config import EvalConfig
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_splits
@@ -57,13 +57,13 @@ def test_evaluate_splits_reports_window_cold_and_list_measures(tmp_path):
     rng = np.random.default_rng(0)
     rows = [(u, int(rng.integers(1, 31)), t) for u in range(1, 25) for t in range(12)]
     dataset = make_dataset(rows, n_items=30)
-    split = LeaveOneOutSplit(dataset, test_window=3, cold_items=0.5, cold_seed=1)
+    split = ChronologicalSplit(dataset, test_window=3, cold_items=0.5, cold_seed=1)
     config = load_experiment(None, ["model.name=sasrec", "model.dim=8", "model.num_layers=1", "data.max_len=8",
                                     f"out_dir={tmp_path}"])
     torch.manual_seed(0)
     model = build_model("sasrec", config.model_config,
                         ModelInputs(split.n_items, 8, dataset, split.train_sequences()))
-    out = evaluate_splits(model, split, EvalConfig(ks=[5, 10]), 8, normalize=True)
+    out = evaluate_splits(model, split, EvalConfig(ks=[5, 10]), 8, cosine=True)
     assert set(out["test_window"]) == {"window_recall@5", "window_recall@10"}
     assert 0 <= out["test_window"]["window_recall@5"] <= out["test_window"]["window_recall@10"] <= 1
     cold_targets = split.cold[split.examples("test").targets]
@@ -71,7 +71,7 @@ def test_evaluate_splits_reports_window_cold_and_list_measures(tmp_path):
     assert out["test_lists"]["coverage@10"] == 1.0  # one vector per user
     assert 0 < out["test_lists"]["ild@10"] <= 2
     assert out["split"] == {"test_window": 3, "eval_users": 24, "too_short": 0, "cold_items": 15}
-    assert "test_window" not in evaluate_splits(model, LeaveOneOutSplit(dataset), EvalConfig(ks=[5, 10]), 8, True)
+    assert "test_window" not in evaluate_splits(model, ChronologicalSplit(dataset), EvalConfig(ks=[5, 10]), 8, True)
 
 
 def _two_interests(a: list[float], b: list[float]):

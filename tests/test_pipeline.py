@@ -232,9 +232,9 @@ def _rows(printed: str) -> list[list[str]]:
 
 def test_recommend_prints_the_top_k_with_interests(finished, env, capsys):
     from hymirec.data.fetch import load_dataset
-    from hymirec.data.split import LeaveOneOutSplit
+    from hymirec.data.split import ChronologicalSplit
 
-    split = LeaveOneOutSplit(load_dataset(str(env["data"])))
+    split = ChronologicalSplit(load_dataset(str(env["data"])))
     seen = {str(i) for i in split.sequences.user(3)[0]}  # raw ids are the canonical ids here
     capsys.readouterr()
     assert main(["recommend", "--run", str(finished["out"]), "--user", "3", "--k", "5"]) == 0

@@ -40,7 +40,7 @@ def test_restored_run_is_the_trained_model(hymirec_run):
     assert ours.keys() == theirs.keys()
     for key in ours:
         torch.testing.assert_close(ours[key], theirs[key], msg=key)
-    assert run.normalize == trainer.normalize and run.merge == "max" and run.max_len == 6
+    assert run.cosine == trainer.cosine and run.merge == "max" and run.max_len == 6
     top = recommend_for_user(run, 3, 5)
     assert len(top) == 5 and all(rec.interest in (1, 2) for rec in top)
     assert recommend_for_user(run, 3, 5, merge="round_robin") != [] and run.catalogue() is run.catalogue()

@@ -93,7 +93,7 @@ def test_new_events_are_in_the_next_request_and_the_summary_refreshes_near_line(
         assert stale["summary"] == "hit" and not {"3", "11"} & {r["item"] for r in stale["items"]}
         assert client.app.state.refresher.run_once() == 1
         assert client.app.state.refresher.run_once() == 0
-        offline = recommend(run.model, items, times, 5, run.normalize, run.max_len, exclude=items,
+        offline = recommend(run.model, items, times, 5, run.cosine, run.max_len, exclude=items,
                             catalogue=run.catalogue())
         fresh = _served(client, "4", k=5)
         assert [r["item"] for r in fresh["items"]] == [str(r.item) for r in offline]

@@ -2,7 +2,7 @@ import pytest
 import numpy as np
 
 from hymirec.data.batching import pad_right, training_windows
-from hymirec.data.split import LeaveOneOutSplit, build_sequences
+from hymirec.data.split import ChronologicalSplit, build_sequences
 from helpers import make_dataset
 
 
@@ -18,7 +18,7 @@ def test_stable_chronological_order_keeps_source_order_for_ties():
 
 def test_leave_one_out_targets_and_histories():
     ds = make_dataset([(1, i, i) for i in range(1, 7)] + [(2, 3, 1), (2, 1, 2), (2, 2, 3)])
-    split = LeaveOneOutSplit(ds)
+    split = ChronologicalSplit(ds)
     valid, test = split.examples("valid"), split.examples("test")
     assert valid.users.tolist() == [1, 2]
     assert valid.targets.tolist() == [5, 1]
@@ -31,7 +31,7 @@ def test_leave_one_out_targets_and_histories():
 
 def test_short_users_train_only_and_are_not_evaluated():
     ds = make_dataset([(1, 1, 1), (1, 2, 2), (2, 1, 1), (2, 2, 2), (2, 3, 3), (3, 4, 1)])
-    split = LeaveOneOutSplit(ds)
+    split = ChronologicalSplit(ds)
     assert split.examples("test").users.tolist() == [2]
     assert [s[0].tolist() for s in split.train_sequences()] == [[1, 2], [1], [4]]
 
@@ -45,7 +45,7 @@ def test_no_valid_or_test_item_leaks_into_training():
             # user's sequence, and timestamps with many ties exercise the stable sort.
             rows.append((u, len(rows) + 1, int(rng.integers(0, 5))))
     ds = make_dataset(rows, n_items=len(rows))
-    split = LeaveOneOutSplit(ds)
+    split = ChronologicalSplit(ds)
     seqs = split.sequences
     windows = training_windows(split.train_sequences(), max_len=7)
     # The items at each evaluated user's last two chronological positions are validation/test.
@@ -93,7 +93,7 @@ def test_pad_right():
 def test_test_window_holds_out_the_last_w_items():
     # user 1 has 7 items, user 2 has 4 (< w + 2 = 5: trained on whole, not evaluated).
     ds = make_dataset([(1, i, i) for i in range(1, 8)] + [(2, i, i) for i in range(1, 5)], n_items=7)
-    split = LeaveOneOutSplit(ds, test_window=3)
+    split = ChronologicalSplit(ds, test_window=3)
     valid, test = split.examples("valid"), split.examples("test")
     assert valid.users.tolist() == test.users.tolist() == [1]
     assert valid.targets.tolist() == [4] and valid.history(0)[0].tolist() == [1, 2, 3]
@@ -102,12 +102,12 @@ def test_test_window_holds_out_the_last_w_items():
     assert [s[0].tolist() for s in split.train_sequences()] == [[1, 2, 3], [1, 2, 3, 4]]
     assert split.split_summary() == {"test_window": 3, "eval_users": 1, "too_short": 1, "cold_items": 0}
     # w = 1 is leave-one-out exactly.
-    assert LeaveOneOutSplit(ds, test_window=1).examples("test").targets.tolist() == [7, 4]
+    assert ChronologicalSplit(ds, test_window=1).examples("test").targets.tolist() == [7, 4]
 
 
 def test_no_window_item_leaks_into_training():
     rows = [(u, 10 * u + t, t) for u in range(1, 6) for t in range(1, 10)]
-    split = LeaveOneOutSplit(make_dataset(rows, n_items=60), test_window=4)
+    split = ChronologicalSplit(make_dataset(rows, n_items=60), test_window=4)
     trained = {int(i) for s in split.train_sequences() for i in s[0]}
     test = split.examples("test")
     assert not trained & set(test.windows.ravel().tolist())
@@ -123,16 +123,16 @@ def test_no_window_item_leaks_into_training():
 def test_split_options_out_of_range_name_the_setting(kwargs, match):
     ds = make_dataset([(1, i, i) for i in range(1, 8)])
     with pytest.raises(ValueError, match=match):
-        LeaveOneOutSplit(ds, **kwargs)
+        ChronologicalSplit(ds, **kwargs)
 
 
 def test_cold_items_never_appear_in_training_and_evaluation_is_untouched():
     rng = np.random.default_rng(1)
     rows = [(u, int(rng.integers(1, 51)), t) for u in range(1, 30) for t in range(20)]
     ds = make_dataset(rows, n_items=50)
-    plain, cold = LeaveOneOutSplit(ds), LeaveOneOutSplit(ds, cold_items=0.3, cold_seed=7)
+    plain, cold = ChronologicalSplit(ds), ChronologicalSplit(ds, cold_items=0.3, cold_seed=7)
     assert cold.cold.sum() == 15 and not cold.cold[0]
-    assert np.array_equal(cold.cold, LeaveOneOutSplit(ds, cold_items=0.3, cold_seed=7).cold)  # seeded
+    assert np.array_equal(cold.cold, ChronologicalSplit(ds, cold_items=0.3, cold_seed=7).cold)  # seeded
     trained = np.concatenate([s[0] for s in cold.train_sequences()])
     assert not cold.cold[trained].any()
     for stage in ("valid", "test"):

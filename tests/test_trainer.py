@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hymirec.config import ConfigError
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.models import MODELS, ModelInputs, build_model
 from hymirec.training.averaging import WeightAverage
 from hymirec.training.checkpoint import CheckpointError, read_checkpoint
@@ -23,7 +23,7 @@ def _toy_split(seed=0, n_users=60, n_items=40):
         start, stride = int(rng.integers(1, n_items + 1)), int(rng.integers(1, 3))
         for t in range(int(rng.integers(6, 15))):
             rows.append((u, (start + stride * t - 1) % n_items + 1, 100 * t))
-    return LeaveOneOutSplit(make_dataset(rows, n_items=n_items))
+    return ChronologicalSplit(make_dataset(rows, n_items=n_items))
 
 
 def _config(tmp_path, *extra, **train):
@@ -216,7 +216,7 @@ def test_dot_product_runs_are_evaluated_by_dot_product():
         def embed_items(self, ids):
             return torch.tensor([[0.0, 0.0], [3.0, 3.0], [1.0, 0.1], [-1.0, 0.0]])[ids]
 
-    split = LeaveOneOutSplit(make_dataset([(1, 3, 0), (1, 1, 1), (1, 2, 2)], n_items=3))
+    split = ChronologicalSplit(make_dataset([(1, 3, 0), (1, 1, 1), (1, 2, 2)], n_items=3))
     cosine = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1"])
     dot = load_experiment(None, ["eval.ks=[1]", "train.selection_metric=ndcg@1", "train.loss.similarity=dot"])
     assert scores_are_cosine(cosine) and not scores_are_cosine(dot)

@@ -104,9 +104,9 @@ def check_split_options(test_window: int, cold_items: float) -> None:
         raise ValueError(f"data.cold_items must be a share in (0, 1), or 0 for none; got {cold_items}")
 
 
-class LeaveOneOutSplit:
-    """The leave-one-out split of a dataset, or its test-window and cold-item variants (see the
-    module docstring for the rules)."""
+class ChronologicalSplit:
+    """A dataset split along each user's time line: leave-one-out by default, or its test-window
+    and cold-item variants (see the module docstring for the rules)."""
 
     def __init__(
         self, dataset: InteractionDataset, test_window: int = 1, cold_items: float = 0.0, cold_seed: int = 0

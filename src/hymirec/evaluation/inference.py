@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hymirec.data.batching import pad_right
-from hymirec.data.split import EvalExamples, LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit, EvalExamples
 from hymirec.encoders.export import exported_vectors
 from hymirec.evaluation.config import EvalConfig
 from hymirec.evaluation.evaluator import EvaluationResult, Evaluator
@@ -50,7 +50,7 @@ def encode_users(
     examples: EvalExamples,
     max_len: int,
     batch_size: int = 256,
-    normalize: bool = True,
+    cosine: bool = True,
 ) -> torch.Tensor:
     """``[U, K, D]`` user vectors from the last ``max_len`` items of each example's history."""
     device = _device(model)
@@ -64,12 +64,12 @@ def encode_users(
             items = pad_right([h[0][-max_len:] for h in hist]).to(device)
             times = pad_right([h[1][-max_len:] for h in hist]).to(device)
             users = model.user_embeddings(items, times, lengths.to(device)).float()
-            out.append((F.normalize(users, dim=-1) if normalize else users).cpu())
+            out.append((F.normalize(users, dim=-1) if cosine else users).cpu())
     return torch.cat(out) if out else torch.zeros(0, 1, 1)
 
 
 @torch.no_grad()
-def embed_catalogue(model: SequentialRecommender, normalize: bool = True, progress: bool = True) -> torch.Tensor:
+def embed_catalogue(model: SequentialRecommender, cosine: bool = True, progress: bool = True) -> torch.Tensor:
     """``[n_items + 1, D]`` vectors of every item (row 0: padding), in chunks of
     ``model.item_batch_size`` ids."""
     ids = torch.arange(model.n_items + 1, device=_device(model))
@@ -77,7 +77,7 @@ def embed_catalogue(model: SequentialRecommender, normalize: bool = True, progre
     bar = tqdm(chunks, desc="embedding items", unit="chunk", leave=False, disable=not progress or len(chunks) < 2)
     with _evaluating(model):
         vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar])
-    return F.normalize(vectors, dim=-1) if normalize else vectors
+    return F.normalize(vectors, dim=-1) if cosine else vectors
 
 
 def evaluate_model(
@@ -85,32 +85,32 @@ def evaluate_model(
     examples: EvalExamples,
     evaluator: Evaluator,
     max_len: int,
-    normalize: bool = True,
+    cosine: bool = True,
     items: torch.Tensor | None = None,
 ) -> EvaluationResult:
     """Score every item for every example with ``model`` and rank the targets (by cosine when
-    ``normalize``, else by dot product: the similarity the model was trained with). ``items``:
+    ``cosine``, else by dot product: the similarity the model was trained with). ``items``:
     the catalogue's vectors when already embedded."""
     histories = [examples.history(i)[0] for i in range(len(examples))]
-    users = encode_users(model, examples, max_len, normalize=normalize)
+    users = encode_users(model, examples, max_len, cosine=cosine)
     if items is None:
-        items = embed_catalogue(model, normalize)
+        items = embed_catalogue(model, cosine)
     return evaluator.evaluate(users, items, examples.targets, histories)
 
 
 def evaluate_splits(
-    model: SequentialRecommender, split: LeaveOneOutSplit, config: EvalConfig, max_len: int, normalize: bool
+    model: SequentialRecommender, split: ChronologicalSplit, config: EvalConfig, max_len: int, cosine: bool
 ) -> dict[str, Any]:
     """Validation (configured masking) and test metrics under both history conventions, and the
     test top-10 lists' measures (``hymirec.evaluation.lists``): interest coverage and intra-list
     diversity always, window recall for a test window, cold-start recall and NDCG over the users
     whose target is a cold item. The catalogue and the test users are encoded once for all."""
-    items = embed_catalogue(model, normalize)
+    items = embed_catalogue(model, cosine)
     valid = Evaluator(config.ks, config.mask_history, config.batch_size)
-    out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, normalize, items).metrics}
+    out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, cosine, items).metrics}
     test = split.examples("test")
     histories = [test.history(i)[0] for i in range(len(test))]
-    users = encode_users(model, test, max_len, normalize=normalize)
+    users = encode_users(model, test, max_len, cosine=cosine)
     masked = Evaluator(config.ks, True, config.batch_size)
     ranked = masked.evaluate(users, items, test.targets, histories)
     out["test_masked"] = ranked.metrics

@@ -6,7 +6,7 @@ The user LM is any causal Hugging Face model driven through ``inputs_embeds`` + 
 (a random tiny Llama for quick presets, SmolLM2-135M or a local checkpoint for faithful ones); its
 hidden state at each position is that position's user vector, trained with the next-item loss
 against the item vectors (HLLM trains on cosine scores with a learnable temperature). Item
-vectors come from ``models.text_items``: the item LM fine-tuned end to end (HLLM's setting, and
+vectors come from ``models.item_side``: the item LM fine-tuned end to end (HLLM's setting, and
 this project's stage 1) or frozen and projected, with or without a learnable ID embedding.
 Where sizes differ, a linear projection maps item vectors to the user LM's width; scores are
 computed in that width. ``shared: true`` uses one LM as both item and user model.
@@ -28,14 +28,14 @@ import torch
 from hymirec.config import Settings
 from hymirec.encoders import BackboneConfig, load_backbone
 from hymirec.models.base import ModelInputs, SequentialRecommender
-from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig, TextItemsModel
+from hymirec.models.item_side import ItemSide, ItemSideConfig, ItemSideModel
 
 
 @dataclass
 class HLLMConfig(Settings):
     """HLLM settings: the item side (``items``), the user LM and which parts train."""
 
-    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    items: ItemSideConfig = field(default_factory=ItemSideConfig)
     user_model: BackboneConfig = field(default_factory=BackboneConfig)
     user_model_trainable: bool = True
     shared: bool = False
@@ -45,7 +45,7 @@ class HLLMConfig(Settings):
             raise ValueError("shared: true runs the user LM as item encoder inside the model; set items.trainable")
 
 
-class HLLM(TextItemsModel, SequentialRecommender):
+class HLLM(ItemSideModel, SequentialRecommender):
     """Item LM (or frozen text table) -> causal user LM -> one user vector per position."""
 
     def __init__(self, config: HLLMConfig, inputs: ModelInputs) -> None:
@@ -54,7 +54,7 @@ class HLLM(TextItemsModel, SequentialRecommender):
         user = load_backbone(config.user_model, "causal")
         self.user_model = user.model
         shared = user if config.shared else None
-        self.items = TextItemEmbedder(config.items, inputs, user.hidden_size, "hllm", backbone=shared)
+        self.items = ItemSide(config.items, inputs, user.hidden_size, "hllm", backbone=shared)
         if not config.user_model_trainable:
             self.user_model.requires_grad_(False)
         if not config.shared:

@@ -19,23 +19,23 @@ from dataclasses import dataclass, field
 import torch
 
 from hymirec.models.base import ModelInputs
+from hymirec.models.item_side import ItemSide, ItemSideConfig, ItemSideModel
 from hymirec.models.sasrec import SASRec, SASRecConfig
-from hymirec.models.text_items import TextItemEmbedder, TextItemsConfig, TextItemsModel
 
 
 @dataclass
 class MoRecConfig(SASRecConfig):
     """SASRec's settings plus how items become vectors (``items``)."""
 
-    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    items: ItemSideConfig = field(default_factory=ItemSideConfig)
 
 
-class MoRec(TextItemsModel, SASRec):
+class MoRec(ItemSideModel, SASRec):
     """SASRec whose item vectors come from text (and optionally an ID table)."""
 
     def __init__(self, config: MoRecConfig, inputs: ModelInputs) -> None:
         super().__init__(config, inputs, own_table=False)
-        self.items = TextItemEmbedder(config.items, inputs, config.dim, "morec")
+        self.items = ItemSide(config.items, inputs, config.dim, "morec")
 
     def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
         return self.input(items, self.embed_items(items))

@@ -25,7 +25,7 @@ from hymirec.config import Settings
 from hymirec.models.base import ModelInputs
 from hymirec.models.hymirec.config import LLMRecommenderConfig, check_windows
 from hymirec.models.hymirec.cuts import CutPointModel, WindowStates, gather_positions
-from hymirec.models.text_items import TextItemsConfig
+from hymirec.models.item_side import ItemSideConfig
 
 
 @dataclass
@@ -41,7 +41,7 @@ class PatchRecConfig(Settings):
     """Patch schedule, the LLM recommender (single interest, no indicator by default) and the
     item vectors; ``windows`` / ``train_windows`` as for HyMiRec."""
 
-    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    items: ItemSideConfig = field(default_factory=ItemSideConfig)
     llm: PatchLLMConfig = field(default_factory=PatchLLMConfig)
     patch_size: int = 4
     growth: int = 2

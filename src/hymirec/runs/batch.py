@@ -55,7 +55,7 @@ def recommend_all(
         for lo in tqdm(range(0, len(users), chunk), desc="scoring users", unit="chunk", disable=not progress):
             examples = whole_sequences(run, users[lo: lo + chunk])
             with run.autocast():
-                vectors = encode_users(run.model, examples, run.max_len, normalize=run.normalize)
+                vectors = encode_users(run.model, examples, run.max_len, cosine=run.cosine)
             histories = [examples.history(i)[0] for i in range(len(examples))]
             top = evaluator.top_k(vectors, catalogue, histories, k, merge=merge or run.merge)
             # A user who has seen nearly everything has fewer than k unseen items: -inf rows go.

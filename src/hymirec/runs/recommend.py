@@ -33,7 +33,7 @@ class Recommendation(NamedTuple):
 
 
 def user_vectors(
-    model: SequentialRecommender, items: np.ndarray, timestamps: np.ndarray, max_len: int, normalize: bool
+    model: SequentialRecommender, items: np.ndarray, timestamps: np.ndarray, max_len: int, cosine: bool
 ) -> torch.Tensor:
     """``[1, K, D]``: the user whose history is ``items``/``timestamps`` (chronological), encoded
     as the evaluator encodes one (its last ``max_len`` items)."""
@@ -45,7 +45,7 @@ def user_vectors(
         history_timestamps=np.asarray(timestamps, np.int64),
         history_offsets=np.array([0, len(items)], np.int64),
     )
-    return encode_users(model, example, max_len, normalize=normalize)
+    return encode_users(model, example, max_len, cosine=cosine)
 
 
 def recommend(
@@ -53,7 +53,7 @@ def recommend(
     items: np.ndarray,
     timestamps: np.ndarray,
     k: int,
-    normalize: bool,
+    cosine: bool,
     max_len: int,
     exclude: np.ndarray | None = None,
     catalogue: torch.Tensor | None = None,
@@ -61,10 +61,10 @@ def recommend(
 ) -> list[Recommendation]:
     """The ``k`` best items for the history ``items``/``timestamps`` (chronological), never an
     id in ``exclude`` nor padding. ``catalogue``: the items' vectors when already embedded (with
-    the same ``normalize``); ``merge``: how several interests make one list (``Evaluator.top_k``)."""
-    user = user_vectors(model, items, timestamps, max_len, normalize)
+    the same ``cosine``); ``merge``: how several interests make one list (``Evaluator.top_k``)."""
+    user = user_vectors(model, items, timestamps, max_len, cosine)
     if catalogue is None:
-        catalogue = embed_catalogue(model, normalize, progress=False)
+        catalogue = embed_catalogue(model, cosine, progress=False)
     return top_items(user, catalogue, exclude, k, merge)
 
 
@@ -89,7 +89,7 @@ def recommend_for_user(
     ``eval.merge``), history masked unless ``keep_history``."""
     items, timestamps = run.split.sequences.user(user)
     with run.autocast():
-        return recommend(run.model, items, timestamps, k, run.normalize, run.max_len,
+        return recommend(run.model, items, timestamps, k, run.cosine, run.max_len,
                          exclude=None if keep_history else items, catalogue=run.catalogue(),
                          merge=merge or run.merge)
 

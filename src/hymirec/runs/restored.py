@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from hymirec.config import ConfigError
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
 from hymirec.models.base import SequentialRecommender
@@ -53,12 +53,12 @@ def run_folder(path: str | Path) -> Path:
 @dataclass
 class RestoredRun:
     """A run's ``config``, ``split`` and ``model`` (best weights, eval mode, on ``device``), and
-    how it scores: ``normalize`` (cosine scores), ``merge`` (several interests into one list),
+    how it scores: ``cosine`` (cosine scores), ``merge`` (several interests into one list),
     ``precision`` (``fp32`` or ``bf16`` autocast, as trained)."""
 
     run_dir: Path
     config: ExperimentConfig
-    split: LeaveOneOutSplit
+    split: ChronologicalSplit
     model: SequentialRecommender
     device: torch.device
     _catalogue: torch.Tensor | None = field(default=None, repr=False)
@@ -83,7 +83,7 @@ class RestoredRun:
         return cls(run_dir, config, split, model.to(target).eval(), target)
 
     @property
-    def normalize(self) -> bool:
+    def cosine(self) -> bool:
         """Whether items are scored by cosine (vectors L2-normalised) rather than dot product."""
         return scores_are_cosine(self.config, self.model)
 
@@ -109,11 +109,11 @@ class RestoredRun:
         """``[n_items + 1, D]`` every item's vector as the run scores it, embedded once."""
         if self._catalogue is None:
             with self.autocast():
-                self._catalogue = embed_catalogue(self.model, self.normalize, progress=False)
+                self._catalogue = embed_catalogue(self.model, self.cosine, progress=False)
         return self._catalogue
 
 
-def _restore_model(run_dir: Path, config: ExperimentConfig, split: LeaveOneOutSplit) -> SequentialRecommender:
+def _restore_model(run_dir: Path, config: ExperimentConfig, split: ChronologicalSplit) -> SequentialRecommender:
     """The model as the trainer built it, with the best checkpoint's weights."""
     # Seeded as in training: randomly initialised frozen parts must be the ones trained with.
     torch.manual_seed(config.train.seed)
@@ -133,7 +133,7 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tup
     """Re-evaluate the best checkpoint of a finished run (overrides may change ``eval.*``)."""
     run = RestoredRun.load(run_dir, overrides)
     with run.autocast():
-        results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.normalize)
+        results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.cosine)
     return run.config, results
 
 
@@ -149,6 +149,6 @@ def export_run_embeddings(run_dir: str | Path, progress: bool = True) -> tuple[P
         return path, True
     run = RestoredRun.load(run_dir)
     with run.autocast():
-        vectors = embed_catalogue(run.model, normalize=False, progress=progress)
+        vectors = embed_catalogue(run.model, cosine=False, progress=progress)
     source["model"] = config.model_name
     return write_embeddings(path, vectors, run.split.dataset, source), False

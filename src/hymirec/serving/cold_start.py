@@ -25,7 +25,7 @@ from hymirec.codebook import DriftStatus, ResidualCodebook
 from hymirec.data.dataset import InteractionDataset
 from hymirec.encoders import ItemTextEncoder, load_backbone, render_item_texts
 from hymirec.models.hymirec.history import history_codebook
-from hymirec.models.text_items import TextItemEmbedder
+from hymirec.models.item_side import ItemSide
 from hymirec.runs.restored import RestoredRun, RunError, run_folder
 
 # A `hymirec run` folder holds the stage-1 run beside the export that stage 2 reads.
@@ -54,7 +54,7 @@ class TextVectors:
 
     def __init__(self, run: RestoredRun) -> None:
         items = getattr(run.model, "items", None)
-        if not isinstance(items, TextItemEmbedder):
+        if not isinstance(items, ItemSide):
             raise ColdStartError(f"model {run.config.model_name!r} has no content encoder: its items are ids, "
                                  "which only training can add")
         if items.encoder is not None:

@@ -150,7 +150,7 @@ class RecommendationService:
         """Put an item the model has grown by into the catalogue, scored as the model scores it."""
         with self.run.autocast():
             vector = self.run.model.embed_items(torch.tensor([new.item], device=self.run.device)).float().cpu()[0]
-        if self.run.normalize:
+        if self.run.cosine:
             vector = F.normalize(vector, dim=-1)
         self.catalogue.add(new.item, raw_id, fields.get("title", raw_id), vector)
 

@@ -63,7 +63,7 @@ class FullHistoryEncoder(UserEncoder):
 
     def interests(self, items: np.ndarray, timestamps: np.ndarray, summary: bytes | None) -> torch.Tensor:
         with self.run.autocast():
-            return user_vectors(self.run.model, items, timestamps, self.run.max_len, self.run.normalize)
+            return user_vectors(self.run.model, items, timestamps, self.run.max_len, self.run.cosine)
 
 
 class CoarseSummaryEncoder(UserEncoder):
@@ -114,7 +114,7 @@ class CoarseSummaryEncoder(UserEncoder):
         with self.run.autocast():
             out, _ = model.llm(prefix, prefix_mask, model.embed_items(recent), recent != 0, last_only=True)
         users = out[:, 0].float()
-        return (F.normalize(users, dim=-1) if self.run.normalize else users).cpu()
+        return (F.normalize(users, dim=-1) if self.run.cosine else users).cpu()
 
 
 def user_encoder(run: RestoredRun) -> UserEncoder:

@@ -9,22 +9,22 @@ from typing import Any
 import torch
 
 from hymirec.data.fetch import load_dataset
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.models import ModelInputs, build_model
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.config import ExperimentConfig
 from hymirec.training.trainer import EpochCallback, Trainer
 
 
-def load_split(config: ExperimentConfig) -> LeaveOneOutSplit:
+def load_split(config: ExperimentConfig) -> ChronologicalSplit:
     """The configured split of the configured dataset (leave-one-out unless ``data`` asks for a
     test window or cold items)."""
     data = config.data
-    return LeaveOneOutSplit(load_dataset(data.dataset, data.data_dir), data.test_window, data.cold_items,
+    return ChronologicalSplit(load_dataset(data.dataset, data.data_dir), data.test_window, data.cold_items,
                             data.cold_seed)
 
 
-def build(config: ExperimentConfig, split: LeaveOneOutSplit) -> SequentialRecommender:
+def build(config: ExperimentConfig, split: ChronologicalSplit) -> SequentialRecommender:
     """The configured model, built from what the split offers (untrained)."""
     inputs = ModelInputs(split.n_items, config.data.max_len, split.dataset, split.train_sequences())
     return build_model(config.model_name, config.model_config, inputs)

@@ -31,7 +31,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from hymirec.data.batching import pad_right, training_windows
-from hymirec.data.split import LeaveOneOutSplit
+from hymirec.data.split import ChronologicalSplit
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_model, evaluate_splits
 from hymirec.io import write_text_atomic
@@ -100,7 +100,7 @@ class Trainer:
         self,
         config: ExperimentConfig,
         model: SequentialRecommender,
-        split: LeaveOneOutSplit,
+        split: ChronologicalSplit,
         run_dir: str | Path,
         callbacks: list[EpochCallback] | None = None,
     ) -> None:
@@ -123,7 +123,7 @@ class Trainer:
         self.average = WeightAverage(trained, tc.ema_decay) if tc.ema_decay and trained else None
         self.frozen = frozen_names(self._modules())
         self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
-        self.normalize = scores_are_cosine(config, model)
+        self.cosine = scores_are_cosine(config, model)
         self.generator = torch.Generator().manual_seed(tc.seed)
         # Negatives are drawn where the vectors live; on the CPU from the same stream as the order.
         self.sample_generator = (
@@ -274,7 +274,7 @@ class Trainer:
             with self.evaluated_weights():
                 with self.autocast():
                     valid = evaluate_model(
-                        self.model, self.valid, self.evaluator, self.config.data.max_len, self.normalize
+                        self.model, self.valid, self.evaluator, self.config.data.max_len, self.cosine
                     )
                 record["valid"] = valid.metrics
                 score = valid.metrics[tc.selection_metric]
@@ -305,7 +305,7 @@ class Trainer:
         self.load_best()
         with self.autocast():
             results = evaluate_splits(
-                self.model, self.split, self.config.eval, self.config.data.max_len, self.normalize
+                self.model, self.split, self.config.eval, self.config.data.max_len, self.cosine
             )
         train_seconds = sum(r["train_seconds"] for r in self.history)
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)

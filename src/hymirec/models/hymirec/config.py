@@ -11,8 +11,8 @@ from typing import Literal
 from hymirec.codebook import CodebookConfig
 from hymirec.config import Settings
 from hymirec.encoders import BackboneConfig
+from hymirec.models.item_side import ItemSideConfig
 from hymirec.models.sasrec import SASRecConfig
-from hymirec.models.text_items import TextItemsConfig
 
 
 @dataclass
@@ -136,7 +136,7 @@ class HyMiRecConfig(Settings):
     Each window trains the user states after its items: the long history before the window, the
     window up to the item, the next w items after it as targets."""
 
-    items: TextItemsConfig = field(default_factory=TextItemsConfig)
+    items: ItemSideConfig = field(default_factory=ItemSideConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     lightweight: LightweightConfig = field(default_factory=LightweightConfig)
     llm: LLMRecommenderConfig = field(default_factory=LLMRecommenderConfig)

@@ -26,7 +26,7 @@ import torch
 from hymirec.config import ConfigError
 from hymirec.models.base import ModelInputs, SequentialRecommender
 from hymirec.models.hymirec.llm import LLMRecommender
-from hymirec.models.text_items import TextItemEmbedder, TextItemsModel
+from hymirec.models.item_side import ItemSide, ItemSideModel
 
 if TYPE_CHECKING:
     from hymirec.training.losses import NextItemLoss
@@ -114,11 +114,11 @@ def next_item_loss(
     return loss(queries, positives, embed_items, generator)
 
 
-class CutPointModel(TextItemsModel, SequentialRecommender):
+class CutPointModel(ItemSideModel, SequentialRecommender):
     """A model whose user state is ``[long-history summary ; recent window]`` read by the LLM
     recommender, emitting ``s`` interests after every item of the window.
 
-    Built from a config with ``items`` (a ``TextItemsConfig``), ``llm`` (an
+    Built from a config with ``items`` (a ``ItemSideConfig``), ``llm`` (an
     ``LLMRecommenderConfig``), ``windows`` and ``train_windows``; subclasses implement
     ``window_states(items, starts, last_only) -> WindowStates``. Scores are cosines (the paper's;
     the evaluator takes the best interest)."""
@@ -130,7 +130,7 @@ class CutPointModel(TextItemsModel, SequentialRecommender):
         self.config = config
         self.recent = config.llm.recent
         self.llm = LLMRecommender(config.llm)
-        self.items = TextItemEmbedder(config.items, inputs, self.llm.hidden_size, name)
+        self.items = ItemSide(config.items, inputs, self.llm.hidden_size, name)
 
     def window_states(self, items: torch.Tensor, starts: torch.Tensor, last_only: bool = False) -> WindowStates:
         """``[B, L]`` sequences (right-padded) and ``[B, P]`` window starts -> ``WindowStates``;

@@ -1,4 +1,5 @@
-"""Item vectors from item text (optionally plus a learnable ID embedding), for the text models.
+"""The item side of the text models: item vectors from item text (optionally plus a learnable ID
+embedding), as HLLM, MoRec, PatchRec and HyMiRec read them.
 
 Two regimes, one setting (``trainable``):
 
@@ -29,7 +30,7 @@ from hymirec.models.layers import item_table, lookup
 
 
 @dataclass
-class TextItemsConfig(ItemTextConfig):
+class ItemSideConfig(ItemTextConfig):
     """How an item's text becomes its vector (``ItemTextConfig``), whether the encoder is
     fine-tuned (``trainable``), and whether a learnable ID embedding is added (``item_ids``).
 
@@ -53,11 +54,11 @@ class TextItemsConfig(ItemTextConfig):
             raise ValueError("vectors reads a fixed export: it needs trainable: false")
 
 
-class TextItemEmbedder(nn.Module):
+class ItemSide(nn.Module):
     """Item ids -> ``[*ids.shape, dim]`` vectors from text (+ ID), padding id 0 -> zeros."""
 
     def __init__(
-        self, config: TextItemsConfig, inputs: ModelInputs, dim: int, model: str, backbone: Backbone | None = None
+        self, config: ItemSideConfig, inputs: ModelInputs, dim: int, model: str, backbone: Backbone | None = None
     ) -> None:
         """``backbone``: an already loaded LM to encode with (HLLM's shared item/user model)."""
         super().__init__()
@@ -126,12 +127,12 @@ class TextItemEmbedder(nn.Module):
         return vectors * (ids != 0).unsqueeze(-1).to(vectors.dtype)
 
 
-class TextItemsModel:
-    """What a model whose item vectors come from a ``TextItemEmbedder`` (``self.items``) shares:
+class ItemSideModel:
+    """What a model whose item vectors come from a ``ItemSide`` (``self.items``) shares:
     candidates are those vectors, a training step encodes each distinct item once, and the
     catalogue is embedded in the encoder's batch size."""
 
-    items: TextItemEmbedder
+    items: ItemSide
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Text (+ ID) item vectors: ``[*ids.shape, dim]``."""
