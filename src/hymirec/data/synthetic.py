@@ -99,9 +99,16 @@ def generate_synthetic(
         )  # fmt: skip
         bar.update()
 
-    counts = (weights > 0).sum(axis=1)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return _dataset(name, user, item, timestamp, texts, cluster, user_interests, weights)
+
+
+def _dataset(name: str, user: np.ndarray, item: np.ndarray, timestamp: np.ndarray, texts: dict,
+             cluster: np.ndarray, user_interests: np.ndarray, weights: np.ndarray) -> InteractionDataset:
+    """The canonical dataset of generated interactions, item texts and clusters, and each user's
+    interests with their weights (the ground truth the interest analyses compare with)."""
     valid = weights > 0
+    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    n_items, n_users = len(cluster), len(weights)
     return InteractionDataset(
         name=name,
         interactions=pd.DataFrame({"user": user, "item": item, "timestamp": timestamp}),
