@@ -30,11 +30,8 @@ import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, ROOT, command, machine, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, command, machine, write_results  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "hllm_ml100k.yaml"
 TEMPLATE = "Title: {title}. Genres: {genres}. Year: {year}"
 # Gradient checkpointing in both LMs: without it one step of the faithful variant needs more

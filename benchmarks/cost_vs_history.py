@@ -43,17 +43,12 @@ import statistics
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
+from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from common import RESULTS, command, machine, write_results  # noqa: E402
+from hymirec.training.config import ExperimentConfig, load_experiment
+from hymirec.training.run import build, load_split
 
-from hymirec.training.config import ExperimentConfig, load_experiment  # noqa: E402
-from hymirec.training.run import build, load_split  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 TINYLLAMA = "{source: random-llama, hidden_size: 2048, num_layers: 22, num_heads: 32, intermediate_size: 5632}"
 PAPER = {
     "hymirec": [
@@ -157,7 +152,7 @@ def vector_bytes(model) -> int:
 
 
 def plot(rows: list[dict], title: str, path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = new_figure(1, 2, figsize=(11, 4.2))
     for name in MODELS:
         points = [r for r in rows if r["model"] == name]
         timed = [r for r in points if "ms" in r]
@@ -167,10 +162,7 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="history length L (items)", ylabel=label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, title)
 
 
 def main() -> int:
@@ -193,7 +185,7 @@ def main() -> int:
     device = torch.device(args.device)
 
     config = experiment("hymirec", args.scale, max(lengths))
-    n = config.model_settings()["llm"]["recent"]
+    n = config.model_config.llm.recent
     if lengths[0] <= n:
         parser.error(f"--lengths must all be > n = {n} (HyMiRec's llm.recent, HLLM's truncation), got {lengths[0]}")
     hymirec = build_model(config, device)

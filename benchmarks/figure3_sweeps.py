@@ -18,13 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
-from common import RESULTS, command, machine, positive, write_results  # noqa: E402
-from table2_ml100k import summarise  # noqa: E402
+from common import RESULTS, ROOT, command, machine, new_figure, positive, save_figure, write_results
+from variants import add_variant_arguments, plus_minus, run_variants, short, table_summary
 
 S_VALUES, W_VALUES = [1, 2, 3, 4, 5], [1, 2, 4, 8, 16]
 FULL_S, FULL_W = 2, 4
@@ -43,7 +38,7 @@ def variant(s: int, w: int) -> tuple[str, list[str]]:
 
 
 def plot(points: dict[str, dict], path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = new_figure(1, 2, figsize=(10, 4))
     for ax, (label, values, key) in zip(axes, [("s (refined interests), w = 4", S_VALUES, "s"),
                                                ("w (window of future targets), s = 2", W_VALUES, "w")]):
         for metric in SHOWN:
@@ -53,7 +48,7 @@ def plot(points: dict[str, dict], path) -> None:
                 if name in points:
                     stat = points[name]["test_masked"][metric]
                     xs.append(v), means.append(stat["mean"]), stds.append(stat["std"])
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=4, label=metric.replace("recall", "R").replace("ndcg", "N"))
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=4, label=short(metric))
         ax.set_xlabel(label)
         ax.set_ylabel("test, history masked")
         if key == "w":
@@ -61,10 +56,7 @@ def plot(points: dict[str, dict], path) -> None:
             ax.set_xticks(W_VALUES, [str(w) for w in W_VALUES])
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("HyMiRec on MovieLens-100K: mean ± std over 3 seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, "HyMiRec on MovieLens-100K: mean ± std over 3 seeds")
 
 
 def markdown(points: dict[str, dict], meta: dict) -> str:
@@ -74,9 +66,8 @@ def markdown(points: dict[str, dict], meta: dict) -> str:
              "| s | w | R@10 | N@10 | R@50 | N@50 | valid N@10 | source |", "|---|---|---|---|---|---|---|---|"]
     for name, p in points.items():
         t = p["test_masked"]
-        cells = [f"{t[m]['mean']:.4f} ± {t[m]['std']:.4f}" for m in ("recall@10", "ndcg@10", "recall@50", "ndcg@50")]
-        v = p["valid_ndcg@10"]
-        lines.append(f"| {p['s']} | {p['w']} | " + " | ".join(cells) + f" | {v['mean']:.4f} ± {v['std']:.4f} | {p['source']} |")
+        cells = [plus_minus(t[m]) for m in ("recall@10", "ndcg@10", "recall@50", "ndcg@50")]
+        lines.append(f"| {p['s']} | {p['w']} | " + " | ".join(cells) + f" | {plus_minus(p['valid_ndcg@10'])} | {p['source']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -102,12 +93,12 @@ def main() -> int:
     points, runs = previous.get("points", {}), previous.get("runs", {})
     runs.update(run_variants(variants, args))
     for name, (s, w) in trained.items():
-        points[name] = {**summarise(runs[name]), "s": s, "w": w, "source": command()}
+        points[name] = {**table_summary(runs[name]), "s": s, "w": w, "source": command()}
     table4_path = RESULTS / "table4_ablations.json"
     table4_runs = json.loads(table4_path.read_text())["runs"] if table4_path.exists() else {}
     for (s, w), name in FROM_TABLE4.items():
         if name in table4_runs:
-            points[point_name(s, w)] = {**summarise(table4_runs[name]), "s": s, "w": w,
+            points[point_name(s, w)] = {**table_summary(table4_runs[name]), "s": s, "w": w,
                                         "source": f"table4_ablations.json, {name!r}"}
     order = [point_name(s, FULL_W) for s in S_VALUES] + [point_name(FULL_S, w) for w in W_VALUES if w != FULL_W]
     ordered = {name: points[name] for name in order if name in points}

@@ -45,16 +45,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants
-from common import RESULTS, command, machine, save_figure, write_results
-from table2_ml100k import SPLITS, spread, summarise
+from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
 from table2_ml100k import VARIANTS as TABLE2
+from variants import (KS, METRICS, NEXT_ITEM, SPLITS, add_variant_arguments, change, metric_header, plus_minus,
+                      run_variants, table_summary)
 
-NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 SCHEDULE = ["train.epochs=12", "train.patience=3"]
 A = ["model.items.item_ids=true", "data.max_len=32", "model.llm.recent=32", "model.lightweight.enabled=false",
      "model.llm.indicator=false", "model.llm.interests=1", "model.llm.readout=item",
@@ -74,7 +69,6 @@ VARIANTS = {
     "S: C1 trained as searched": TABLE2["hymirec text+ID tiled"],
     "S-: S without the long history": TABLE2["hymirec text+ID tiled w/o long history"],
 }
-METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
 REFERENCE = "hllm text+ID"
 
 
@@ -91,7 +85,6 @@ def seconds_per_epoch(summary: dict) -> str:
 
 
 def markdown(variants: dict[str, dict], reference: dict | None, meta: dict) -> str:
-    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     lines = [f"## HyMiRec reduced to HLLM and grown back ({meta['dataset']})\n",
              f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over the seeds "
              "given per row; below each arm, its change against the first arm in the table, '(noise)' "
@@ -101,19 +94,15 @@ def markdown(variants: dict[str, dict], reference: dict | None, meta: dict) -> s
     rows = {"HLLM text+ID": reference, **variants} if reference else variants
     for split, title in SPLITS.items():
         lines += [f"### Test, {title}", "",
-                  "| arm | seeds | valid N@10 | " + " | ".join(short) + " | epochs (best) | train s / epoch |",
-                  "|---" * (len(METRICS) + 5) + "|"]
+                  *metric_header(KS, ["arm", "seeds", "valid N@10"], ["epochs (best)", "train s / epoch"])]
         for name, s in rows.items():
-            cells = []
-            for m in METRICS:
-                cell = spread(s[split][m], s["seeds"])
-                if base is not None and s is not base and name != "HLLM text+ID":
-                    mine, ref = s[split][m], base[split][m]
-                    delta = mine["mean"] - ref["mean"]
-                    noisy = s["seeds"] > 1 and base["seeds"] > 1 and abs(delta) < max(mine["std"], ref["std"])
-                    cell += f"<br>{delta:+.4f}{' (noise)' if noisy else ''}"
-                cells.append(cell)
-            lines.append(f"| {name} | {s['seeds']} | {spread(s['valid_ndcg@10'], s['seeds'])} | " + " | ".join(cells)
+            several = s["seeds"] > 1
+            against = base is not None and s is not base and name != "HLLM text+ID"
+            cells = [plus_minus(s[split][m], several=several)
+                     + (change(s[split][m], base[split][m], several and base["seeds"] > 1) if against else "")
+                     for m in METRICS]
+            lines.append(f"| {name} | {s['seeds']} | {plus_minus(s['valid_ndcg@10'], several=several)} | "
+                         + " | ".join(cells)
                          + f" | {s['cost']['epochs']['mean']:.1f}{best_epoch(s)} | {seconds_per_epoch(s)} |")
         lines.append("")
     return "\n".join(lines)
@@ -123,7 +112,7 @@ def plot(variants: dict[str, dict], reference: dict | None, meta: dict, path) ->
     """Validation and test (history masked) N@10 and R@10 of each arm, mean with seed-std bars;
     the HLLM reference as a line where there is one."""
     names = list(variants)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True)
+    fig, axes = new_figure(1, 3, figsize=(15, 4.5), sharey=True)
     panels = [("valid", "ndcg@10", "valid_ndcg@10"), ("test_masked", "ndcg@10", None), ("test_masked", "recall@10", None)]
     for ax, (split, metric, key) in zip(axes, panels):
         stats = [variants[n][key] if key else variants[n][split][metric] for n in names]
@@ -159,7 +148,7 @@ def main() -> int:
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs.update(run_variants(VARIANTS, args))
     for name in args.variants:
-        variants[name] = {**summarise(runs[name]), "command": command(), "seeds_run": args.seeds,
+        variants[name] = {**table_summary(runs[name]), "command": command(), "seeds_run": args.seeds,
                           "best_epoch": sum(r["best_epoch"] for r in runs[name]) / len(runs[name]),
                           "seconds_per_epoch": sum(r["train_seconds"] / r["epochs"] for r in runs[name]) / len(runs[name])}
     ordered = {name: variants[name] for name in VARIANTS if name in variants}

@@ -17,8 +17,8 @@ import argparse
 import json
 import os
 
-from baselines_ml100k import ROOT, add_variant_arguments, markdown, run_variants, summarise
-from common import RESULTS, command, machine
+from common import RESULTS, ROOT, command, machine
+from variants import add_variant_arguments, baseline_markdown, baseline_summary, run_variants
 
 VARIANTS = {
     "morec text": ("morec", []),
@@ -40,7 +40,7 @@ def main() -> int:
     summary, runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
     runs.update(run_variants(VARIANTS, args))
     for variant in args.variants:
-        summary[variant] = summarise(runs[variant])
+        summary[variant] = baseline_summary(runs[variant])
         meta[variant] = {"command": command(), "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
                          "load_average_after": os.getloadavg()}
     meta["machine"] = machine()
@@ -61,7 +61,7 @@ def main() -> int:
           f"Machine: {meta['machine']}. Leave-one-out, full ranking, same split, evaluator and trainer for "
           f"every row. ID rows: `benchmarks/results/baselines_ml100k.md`. Text rows came from:\n\n{commands}\n\n"
           f"Item representation chosen on validation (mean over seeds):\n\n" + "\n".join(chosen) + "\n\n"
-          + markdown(table, args.seeds))
+          + baseline_markdown(table, args.seeds))
     (RESULTS / "llm_baselines_ml100k.md").write_text(md)
     print(md)
     return 0

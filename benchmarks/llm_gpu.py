@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, ROOT, command, machine
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, command, machine  # noqa: E402
+from hymirec.training.config import load_experiment
+from hymirec.training.run import run_experiment
 
-from hymirec.training.config import load_experiment  # noqa: E402
-from hymirec.training.run import run_experiment  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 TINYLLAMA = "{source: random-llama, hidden_size: 2048, num_layers: 22, num_heads: 32, intermediate_size: 5632, gradient_checkpointing: true}"
 
 

@@ -42,15 +42,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine
+from common import RESULTS, ROOT, machine
+from variants import KS, METRICS, SPLITS, mean_std, metric_header, plus_minus, short, split_summary
 
 from hymirec.data.paths import data_dir, raw_path
 from hymirec.evaluation.metrics import metrics_from_ranks
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "benchmarks" / "peer" / "recbole_runner.py"
-KS = (10, 50, 200)
-METRICS = [f"recall@{k}" for k in KS] + [f"ndcg@{k}" for k in KS]
 RECBOLE_NAMES = {"sasrec": "SASRec", "gru4rec": "GRU4Rec"}
 
 # The peer environment, installed step by step with its own pip. RecBole is installed without
@@ -151,7 +149,7 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
         raise SystemExit(f"RecBole run {name} failed (exit {rc}); see {log_path}")
     run = json.loads(out_json.read_text())
     # Wall time of the whole process (interpreter start, imports, data, training, evaluation), as
-    # benchmarks/baselines_ml100k.py measures our runs.
+    # benchmarks/variants.py's run_one measures our runs.
     run["wall_seconds"] = wall
     out_json.write_text(json.dumps(run))
     print(f"{label} done in {wall:.0f} s: {run['epochs_run']} epochs (best {run['best_epoch']}), "
@@ -195,10 +193,10 @@ def digest(tokens) -> str:
 def split_agreement(run: dict) -> dict:
     """How often RecBole's validation/test targets and test histories equal our split's."""
     from hymirec.data.fetch import load_dataset
-    from hymirec.data.split import LeaveOneOutSplit
+    from hymirec.data.split import ChronologicalSplit
 
     dataset = load_dataset("movielens-100k")
-    split = LeaveOneOutSplit(dataset)
+    split = ChronologicalSplit(dataset)
     user_raw = dataset.users["raw_id"].astype(str).to_numpy()
     item_raw = dataset.items["raw_id"].astype(str).to_numpy()
     valid, test = split.examples("valid"), split.examples("test")
@@ -227,14 +225,6 @@ def split_agreement(run: dict) -> dict:
         "test_history_length_equal": share(lambda u: run["test_history_len"][idx[u]] == ours[u]["len"]),
         "test_history_identical": share(lambda u: run["test_history_sha1"][idx[u]] == ours[u]["sha1"]),
     }
-
-
-def summarise(values: list[float]) -> list[float]:
-    return [float(np.mean(values)), float(np.std(values))]
-
-
-def cell(pair: list[float], digits: int = 4, several: bool = True) -> str:
-    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}" if several else f"{pair[0]:.{digits}f}"
 
 
 def ensure_ours(args: argparse.Namespace) -> dict:
@@ -288,15 +278,12 @@ def markdown(report: dict) -> str:
     for model, ours in report.get("ours", {}).items():
         rows.append(("hymirec", model, ours["seeds"], ours["summary"]))
     rows.sort(key=lambda r: (r[1], r[0] != "hymirec"))
-    for split, title in (("test_unmasked", "history unmasked (RecBole's convention)"),
-                         ("test_masked", "history masked (our protocol)")):
-        lines += [f"### Test, {title}", "",
-                  "| implementation | model | seeds | " + " | ".join(m.replace("recall", "R").replace("ndcg", "N") for m in METRICS) + " |",
-                  "|---" * (len(METRICS) + 3) + "|"]
+    for split in ("test_unmasked", "test_masked"):
+        lines += [f"### Test, {SPLITS[split]}", "", *metric_header(KS, ["implementation", "model", "seeds"])]
         for impl, model, seeds, s in rows:
             several = len(seeds) > 1
             lines.append(f"| {impl} | {model} | {', '.join(map(str, seeds))} | "
-                         + " | ".join(cell(s[split][m], several=several) for m in METRICS) + " |")
+                         + " | ".join(plus_minus(s[split][m], several=several) for m in METRICS) + " |")
         lines.append("")
     lines += ["### Cost per run", "",
               "| implementation | model | threads | epochs run | best epoch | valid N@10 | wall time (s) | peak RSS (MiB) |",
@@ -304,13 +291,14 @@ def markdown(report: dict) -> str:
     caps = meta.get("epochs_override") or {}
     for impl, model, seeds, s in rows:
         c, several = s["cost"], len(seeds) > 1
-        best = cell(c["best_epoch"], 1 if several else 0, several) if "best_epoch" in c else "—"
+        digits = 1 if several else 0  # of epoch counts: a mean over seeds has a fraction
+        best = plus_minus(c["best_epoch"], digits, several) if "best_epoch" in c else "—"
         if impl != "hymirec" and isinstance(caps, dict) and caps.get(model):
             best += f" (capped at {caps[model]} epochs)"
-        valid = cell(s["valid_ndcg@10"], 4, several) if "valid_ndcg@10" in s else "—"
-        threads = s.get("threads", "—")
-        lines.append(f"| {impl} | {model} | {threads} | {cell(c['epochs'], 1 if several else 0, several)} | {best} | {valid} "
-                     f"| {cell(c['wall_seconds'], 0, several)} | {cell(c['peak_rss_mb'], 0, several)} |")
+        valid = plus_minus(s["valid_ndcg@10"], 4, several) if "valid_ndcg@10" in s else "—"
+        lines.append(f"| {impl} | {model} | {s.get('threads', '—')} | {plus_minus(c['epochs'], digits, several)} "
+                     f"| {best} | {valid} | {plus_minus(c['wall_seconds'], 0, several)} "
+                     f"| {plus_minus(c['peak_rss_mb'], 0, several)} |")
     lines += ["", "Valid N@10 is each side's own selection metric: hymirec's with the history masked "
               "(its protocol), RecBole's unmasked (its convention); they are not comparable with each other.", ""]
     if report.get("ratios"):
@@ -323,7 +311,7 @@ def markdown(report: dict) -> str:
               "unmasked metrics from the same model's ranks (ties counted against the model):", ""]
     for model, rec in report["recbole"].items():
         for seed, check in zip(rec["seeds"], rec["evaluator_check"]):
-            diffs = ", ".join(f"{m.replace('recall', 'R').replace('ndcg', 'N')} {v['recbole']:.4f}/{v['ours']:.4f}"
+            diffs = ", ".join(f"{short(m)} {v['recbole']:.4f}/{v['ours']:.4f}"
                               for m, v in check.items())
             verdict = "agree" if all(v["agree"] for v in check.values()) else "DISAGREE"
             lines.append(f"- {model} seed {seed} (RecBole/ours): {diffs}: {verdict}")
@@ -351,16 +339,12 @@ def markdown(report: dict) -> str:
 def recbole_entry(model: str, seeds: list[int], runs: list[dict]) -> dict:
     """One model's RecBole rows: metrics from the ranks, cost, the evaluator check, settings."""
     metrics = [run_metrics(r) for r in runs]
-    summary = {split: {m: summarise([x[split][m] for x in metrics]) for m in METRICS}
-               for split in ("test_unmasked", "test_masked")}
-    summary["valid_ndcg@10"] = summarise([r["best_valid_result"].get("ndcg@10", float("nan")) for r in runs])
-    summary["cost"] = {
-        "epochs": summarise([r["epochs_run"] for r in runs]),
-        "best_epoch": summarise([r["best_epoch"] for r in runs]),
-        "wall_seconds": summarise([r["wall_seconds"] for r in runs]),
-        "train_seconds": summarise([r["train_seconds"] for r in runs]),
-        "peak_rss_mb": summarise([r["peak_rss_mb"] for r in runs]),
-    }
+    summary = {split: split_summary(metrics, split, METRICS) for split in ("test_unmasked", "test_masked")}
+    summary["valid_ndcg@10"] = mean_std([r["best_valid_result"].get("ndcg@10", float("nan")) for r in runs])
+    # The report's cost fields, each from its field in the runner's run file.
+    fields = {"epochs": "epochs_run", "best_epoch": "best_epoch", "wall_seconds": "wall_seconds",
+              "train_seconds": "train_seconds", "peak_rss_mb": "peak_rss_mb"}
+    summary["cost"] = {ours: mean_std([r[theirs] for r in runs]) for ours, theirs in fields.items()}
     # Every seed sees the same split.
     for r in runs[1:]:
         if r["test_targets"] != runs[0]["test_targets"] or r["valid_targets"] != runs[0]["valid_targets"]:
@@ -392,10 +376,10 @@ def ours_entry(model: str, ours_data: dict) -> dict:
         "summary": {
             "test_unmasked": summary["test_unmasked"],
             "test_masked": summary["test_masked"],
-            "valid_ndcg@10": summarise([r["valid"]["ndcg@10"] for r in runs]) if runs else [float("nan")] * 2,
+            "valid_ndcg@10": mean_std([r["valid"]["ndcg@10"] for r in runs]) if runs else [float("nan")] * 2,
             "threads": str(ours_data["meta"][model].get("threads") or "one per core"),
             "cost": {"epochs": cost["epochs"], "wall_seconds": cost["wall_seconds"], "peak_rss_mb": cost["peak_rss_mb"],
-                     **({"best_epoch": summarise([r["best_epoch"] for r in runs])} if runs else {})},
+                     **({"best_epoch": mean_std([r["best_epoch"] for r in runs])} if runs else {})},
         },
     }
 

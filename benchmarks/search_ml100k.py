@@ -1,4 +1,4 @@
-"""Validation search for the baselines' settings on MovieLens-100K (never the test split).
+"""Validation search for the models' settings on MovieLens-100K (never the test split).
 
 Each variant is the model's config file (``configs/<model>_ml100k.yaml``) plus ``--set``
 overrides, trained once (seed 42) in its own process through ``hymirec train``; the best epoch is
@@ -8,7 +8,9 @@ one-thread time, so the search runs nearly twice as fast as one job after anothe
 
 The search is a coordinate search done in stages, each stage varying one or two settings around
 the best so far; the stages actually run, in order, are the file's record (``--stage`` names
-them). Results accumulate in ``benchmarks/results/search_ml100k.{json,md}``:
+them). ``--dataset movielens-small`` searches on MovieLens-latest-small instead (the same configs
+with ``data.dataset`` overridden; its records carry the dataset). Results accumulate in
+``benchmarks/results/search_ml100k.{json,md}``:
 
     .venv/bin/python benchmarks/search_ml100k.py --model sasrec --stage loss \\
         --variant "full cosine T0.05=" \\
@@ -19,16 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines_ml100k import RESULTS, ROOT, run_one  # noqa: E402
+from common import RESULTS, ROOT
+from variants import run_one
 
 SEARCH_JSON = RESULTS / "search_ml100k.json"
 SEED = 42
+ML100K = "movielens-100k"
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -38,13 +40,14 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 
 def markdown(records: list[dict]) -> str:
-    lines = ["## Validation search on MovieLens-100K", "",
+    lines = ["## Validation search", "",
              "Seed 42, one run per variant, best epoch by validation NDCG@10; test metrics are not read.",
              "Overrides are relative to `configs/<model>_ml100k.yaml` as it was when the stage ran.", ""]
-    for model in dict.fromkeys(r["model"] for r in records):
-        lines += [f"### {model}", "", "| stage | variant | overrides | valid N@10 | valid R@10 | best epoch / epochs | s/epoch |",
+    for dataset, model in dict.fromkeys((r.get("dataset", ML100K), r["model"]) for r in records):
+        lines += [f"### {model} on {dataset}", "",
+                  "| stage | variant | overrides | valid N@10 | valid R@10 | best epoch / epochs | s/epoch |",
                   "|---|---|---|---|---|---|---|"]
-        for r in (r for r in records if r["model"] == model):
+        for r in (r for r in records if (r.get("dataset", ML100K), r["model"]) == (dataset, model)):
             lines.append(
                 f"| {r['stage']} | {r['variant']}{' (' + r['note'] + ')' if r.get('note') else ''} | `{' '.join(r['overrides']) or '(config)'}` | {r['valid_ndcg10']:.4f} "
                 f"| {r['valid_recall10']:.4f} | {r['best_epoch']} / {r['epochs']} | {r['seconds_per_epoch']:.1f} |")
@@ -55,6 +58,7 @@ def markdown(records: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
+    parser.add_argument("--dataset", default=ML100K, choices=[ML100K, "movielens-small"])
     parser.add_argument("--stage", required=True, help="name of this stage of the search")
     parser.add_argument("--variant", action="append", required=True, help='"label=key=value key=value ..."')
     parser.add_argument("--set", action="append", default=[], help="override applied to every variant")
@@ -64,16 +68,17 @@ def main() -> int:
     args = parser.parse_args()
 
     variants = [parse_variant(v) for v in args.variant]
-    common = ["train.progress=false", f"train.threads={args.threads}", *args.set]
+    common = ["train.progress=false", f"train.threads={args.threads}", f"data.dataset={args.dataset}", *args.set]
 
     def train(variant: tuple[str, list[str]]) -> dict:
         label, overrides = variant
-        name = f"{args.model}_{args.stage}_{label}".replace(" ", "_").replace("/", "-")
+        prefix = "" if args.dataset == ML100K else f"{args.dataset}_"
+        name = f"{prefix}{args.model}_{args.stage}_{label}".replace(" ", "_").replace("/", "-")
         results = run_one(args.model, SEED, common + overrides, Path(args.out), name=name)
         history = [json.loads(line) for line in (Path(args.out) / name / "metrics.jsonl").read_text().splitlines()]
         best = history[results["best_epoch"] - 1]["valid"]
         record = {
-            "model": args.model, "stage": args.stage, "variant": label, "overrides": args.set + overrides,
+            "dataset": args.dataset, "model": args.model, "stage": args.stage, "variant": label, "overrides": args.set + overrides,
             "valid_ndcg10": best["ndcg@10"], "valid_recall10": best["recall@10"],
             "best_epoch": results["best_epoch"], "epochs": results["epochs"],
             "seconds_per_epoch": results["wall_seconds"] / max(results["epochs"], 1),
@@ -92,9 +97,11 @@ def main() -> int:
 
 def save(record: dict) -> None:
     """Add ``record`` to the results file (replacing an earlier run of the same variant)."""
-    key = (record["model"], record["stage"], record["variant"])
+    def key(r: dict) -> tuple:
+        return r.get("dataset", ML100K), r["model"], r["stage"], r["variant"]
+
     previous = json.loads(SEARCH_JSON.read_text()) if SEARCH_JSON.exists() else []
-    records = [r for r in previous if (r["model"], r["stage"], r["variant"]) != key] + [record]
+    records = [r for r in previous if key(r) != key(record)] + [record]
     RESULTS.mkdir(parents=True, exist_ok=True)
     SEARCH_JSON.write_text(json.dumps(records, indent=2))
     (RESULTS / "search_ml100k.md").write_text(markdown(records))

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from common import RESULTS, command, machine, positive, write_results
 
-from hymirec.evaluation.batch import whole_sequences
 from hymirec.evaluation.inference import encode_users
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.batch import whole_sequences
+from hymirec.runs.restored import RestoredRun
 from hymirec.serving.retrieval import CandidateIndex, ExactIndex, HNSWIndex, recall_at
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     run = RestoredRun.load(args.run)
     users = torch.arange(1, run.split.dataset.n_users + 1).numpy()
     with run.autocast():
-        queries = encode_users(run.model, whole_sequences(run, users), run.max_len, normalize=run.normalize)
+        queries = encode_users(run.model, whole_sequences(run, users), run.max_len, cosine=run.cosine)
     queries = queries.flatten(0, 1)
     catalogue = run.catalogue()
     generator = torch.Generator().manual_seed(0)

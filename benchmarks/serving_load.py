@@ -33,17 +33,13 @@ import time
 from pathlib import Path
 
 import httpx
-import matplotlib
 import numpy as np
+from common import RESULTS, command, machine, new_figure, positive, save_figure, write_results
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from common import RESULTS, command, machine, positive, save_figure, write_results  # noqa: E402
-
-from hymirec.data.fetch import load_dataset  # noqa: E402
-from hymirec.evaluation.restored import run_folder  # noqa: E402
-from hymirec.serving.process import ServerProcess  # noqa: E402
-from hymirec.training.config import load_experiment  # noqa: E402
+from hymirec.data.fetch import load_dataset
+from hymirec.runs.restored import run_folder
+from hymirec.serving.process import ServerProcess
+from hymirec.training.config import load_experiment
 
 BATCH = 1000  # events per POST (the server's default limit)
 
@@ -141,7 +137,7 @@ def _markdown(rows: list[dict], args: argparse.Namespace) -> str:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     for model in dict.fromkeys(r["model"] for r in rows):
         points = [r for r in rows if r["model"] == model]
         lengths = [r["history"] for r in points]

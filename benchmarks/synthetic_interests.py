@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from baselines_ml100k import ROOT, add_variant_arguments, run_name, run_variants
-from common import RESULTS, command, machine, write_results
+from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
+from variants import NEXT_ITEM, add_variant_arguments, mean_std, plus_minus, run_name, run_variants
 
 from hymirec.analysis import analyse_interests
 from hymirec.data import paths
@@ -44,10 +44,9 @@ from hymirec.encoders.export import write_embeddings
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import embed_catalogue, encode_users
 from hymirec.evaluation.lists import interest_coverage, window_recall
-from hymirec.evaluation.restored import RestoredRun
+from hymirec.runs.restored import RestoredRun
 
 CONFIG = str(ROOT / "configs" / "hymirec_synthetic.yaml")
-NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 SINGLE = "single interest (next item)"
 WINDOW_METRICS = ["window_recall@10", "window_recall@50"]
 ROUND_ROBIN_METRICS = ["rr_window_recall@10", "rr_window_recall@50", "rr_interests_in_top10"]
@@ -105,8 +104,8 @@ def interest_measures(run_dir: Path, top_k: int) -> dict[str, float]:
     run = RestoredRun.load(run_dir, None if torch.cuda.is_available() else ["train.device=cpu"])
     examples = run.split.examples("test")
     with run.autocast():
-        users = encode_users(run.model, examples, run.max_len, normalize=True)
-        items = embed_catalogue(run.model, normalize=True, progress=False)
+        users = encode_users(run.model, examples, run.max_len, cosine=True)
+        items = embed_catalogue(run.model, cosine=True, progress=False)
     dataset = run.split.dataset
     clusters = np.concatenate([[0], dataset.items.sort_values("item")["cluster"].to_numpy(np.int64)])
     truth_by_user = dict(zip(dataset.users["user"].to_numpy(), dataset.users["interests"]))
@@ -118,10 +117,6 @@ def interest_measures(run_dir: Path, top_k: int) -> dict[str, float]:
     out.update({f"rr_{m}": v for m, v in window_recall(top.items, examples.windows, [10, 50]).items()})
     out["rr_interests_in_top10"] = interest_coverage(top.interests[:, :10])
     return out
-
-
-def mean_std(values: list[float]) -> list[float]:
-    return [float(np.mean(values)), float(np.std(values))]
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -151,10 +146,6 @@ def verdict(summary: dict, dmil: str, metric: str) -> dict:
     return {"metric": metric, "dmil": dmil, "delta": a - b, "spread": spread, "beats": bool(a - b > spread)}
 
 
-def fmt(cell: list[float] | None, digits: int = 4) -> str:
-    return "n/a" if cell is None else f"{cell[0]:.{digits}f} ± {cell[1]:.{digits}f}"
-
-
 def markdown(summary: dict, meta: dict, results: list[dict]) -> str:
     s = meta["sizes"]
     lines = [
@@ -171,13 +162,12 @@ def markdown(summary: dict, meta: dict, results: list[dict]) -> str:
         "|---" * 14 + "|",
     ]
     for name, v in summary.items():
-        lines.append(f"| {name} | {fmt(v['window_recall@10'])} | {fmt(v['window_recall@50'])} "
-                     f"| {fmt(v['rr_window_recall@10'])} | {fmt(v['rr_window_recall@50'])} | {fmt(v['recall@10'])} "
-                     f"| {fmt(v['ndcg@10'])} | {fmt(v['purity'], 3)} | {fmt(v['coverage'], 3)} ({v['coverage_bound'][0]:.3f}) "
-                     f"| {fmt(v['distinct'], 2)} "
-                     f"| {fmt(v['on_target'], 3)} | {fmt(v['interests_in_top10'], 2)} ({v['rr_interests_in_top10'][0]:.2f}) "
-                     f"| {fmt(v['epochs'], 1)} "
-                     f"| {fmt(v['train_seconds'], 0)} ({v['wall_seconds'][0]:.0f}) |")
+        cells = [plus_minus(v[m]) for m in (*WINDOW_METRICS, *ROUND_ROBIN_METRICS[:2], *NEXT_METRICS)]
+        cells += [plus_minus(v["purity"], 3), f"{plus_minus(v['coverage'], 3)} ({v['coverage_bound'][0]:.3f})",
+                  plus_minus(v["distinct"], 2), plus_minus(v["on_target"], 3),
+                  f"{plus_minus(v['interests_in_top10'], 2)} ({v['rr_interests_in_top10'][0]:.2f})",
+                  plus_minus(v["epochs"], 1), f"{plus_minus(v['train_seconds'], 0)} ({v['wall_seconds'][0]:.0f})"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", ("purity: share of an interest's top items from its majority cluster; coverage: share of a user's "
                    "true interests that are some interest's majority cluster (bound: the most s interests can cover, "
                    "min(s, t) / t for t true interests); distinct: distinct majority clusters among the s interests; "
@@ -194,14 +184,9 @@ def markdown(summary: dict, meta: dict, results: list[dict]) -> str:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(summary)
     x = np.arange(len(names))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
     recall = WINDOW_METRICS + ROUND_ROBIN_METRICS[:2]
     for ax, metrics, title in ((axes[0], recall, "recall (test)"),
                                (axes[1], ["purity", "coverage", "on_target"], "interests vs true clusters")):
@@ -212,10 +197,7 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_xticks(x, names, fontsize=8)
         ax.set_title(title)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,8 +16,8 @@ every text model starts from the same item vectors.
 
 ``--dataset movielens-small`` (MovieLens-latest-small) trains every row now with the settings
 MovieLens-100K's validation chose (its configs, its text baselines' item representation, HyMiRec as
-searched with its weight average, beside HyMiRec without its long-history branch; HyMiRec's batch
-in rows set for the same positions per step, see ``plan``), and writes
+searched with its weight average, beside HyMiRec without its long-history branch; HyMiRec's rows
+and batch set for the positions and users per step, see ``plan``), and writes
 ``benchmarks/results/table2_<dataset>.{json,md}``. PatchRec and HyMiRec's earlier variants are left
 out there: each lost to HyMiRec as searched on MovieLens-100K. Every model keeps the full softmax
 over the catalogue (9,742 items, 6x MovieLens-100K's: one 128 x 9,742 score matrix a step is cheap
@@ -34,13 +34,11 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants
-from common import RESULTS, command, machine, write_results
+from common import RESULTS, ROOT, command, machine, write_results
+from variants import (EVAL_KS, NEXT_ITEM, SPLITS, add_variant_arguments, metric_header, metric_names, plus_minus,
+                      run_variants, table_summary)
 
-KS = [10, 50, 100, 200]
-METRICS = [f"recall@{k}" for k in KS] + [f"ndcg@{k}" for k in KS]
-SPLITS = {"test_masked": "history masked (our protocol)", "test_unmasked": "history unmasked (RecBole's convention)"}
+METRICS = metric_names(EVAL_KS)
 # What the validation search chose (search_ml100k.md, stages c1-regularise and c1-wd-around, seed 42):
 # every training position a user state once per epoch (windows: tile), the last 32 items read by a
 # 4-layer LLM recommender at their item tokens, the long history before them through the lightweight
@@ -64,9 +62,8 @@ VARIANTS = {
     "hymirec text+ID": ("hymirec", ["model.items.item_ids=true"]),
     # The paper's "w/o DMIL": one interest, the next item, beside the full model (the validation
     # search of this issue found it ahead on this data; both are reported).
-    "hymirec text+ID single-interest": ("hymirec", [
-        "model.items.item_ids=true", "model.llm.interests=1",
-        "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"]),
+    "hymirec text+ID single-interest": ("hymirec",
+                                        ["model.items.item_ids=true", "model.llm.interests=1", NEXT_ITEM]),
     "hymirec text+ID tiled": ("hymirec", SEARCHED),
     # The paper's "w/o lightweight": the searched model reading the recent items only.
     "hymirec text+ID tiled w/o long history": ("hymirec", [*SEARCHED, *WITHOUT_LONG_HISTORY]),
@@ -105,33 +102,17 @@ def plan(dataset: str) -> tuple[dict, dict, dict]:
         return VARIANTS, EARLIER, {**{r: n for r, (_, n) in EARLIER.items()}, **ROWS}
     names = [n for row in OTHER_DATASET_ROWS.values() for n in row]
     trainable = {n: {**BASELINES, **VARIANTS}[n] for n in names}
-    # HyMiRec's batch counts rows of 512, whose fill follows the dataset's history lengths: on
-    # MovieLens-latest-small a batch of 32 rows held ~4,700 positions (21 steps an epoch, against
-    # HLLM's 106 at ~930 positions) and "A512" stalled at valid N@10 0.028 where HLLM reached 0.06.
-    # 8 rows give HLLM's positions per step (~1,200), as every other row of this table has.
-    return ({n: (config, [*own, "train.batch_size=8"] if config == "hymirec" else own)
+    # HyMiRec's batch counts rows, whose fill follows the dataset's history lengths. On
+    # MovieLens-latest-small 32 rows of 512 held ~4,700 positions (21 steps an epoch; "A512"
+    # stalled at valid N@10 0.028 where HLLM reached 0.06); 8 rows of 512 gave HLLM's ~1,200
+    # positions a step but only 8 users, a long history's user filling half a batch, and learned
+    # slowly (search_ml100k.md, stage ms-loss: 0.032 at epoch 5, 0.043 at 13). 16 rows of 128 hold
+    # as many positions from twice the users and a long history of up to 96 items before the last
+    # 32 (median history 70): 0.054 at epoch 5, peak 0.060 at 6 (stage ms-rows; rows of 256: 0.047
+    # at epoch 5).
+    rows = ["data.max_len=128", "train.batch_size=16"]
+    return ({n: (config, [*own, *rows] if config == "hymirec" else own)
              for n, (config, own) in trainable.items()}, {}, OTHER_DATASET_ROWS)
-
-
-def stat(values: list[float]) -> dict:
-    """``{"mean", "std"}`` of values over seeds."""
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-
-def summarise(runs: list[dict]) -> dict:
-    """Mean and std over seeds of every metric, the validation value selected on, and costs."""
-    out = {split: {m: stat([r[split][m] for r in runs]) for m in METRICS} for split in SPLITS}
-    out["valid_ndcg@10"] = stat([r["valid"]["ndcg@10"] for r in runs])
-    # A run tabulated with --reuse from a folder written before wall times were kept has none.
-    out["cost"] = {c: stat([r[c] for r in runs]) if all(c in r for r in runs) else None
-                   for c in ("epochs", "positions_per_s", "wall_seconds", "peak_rss_mb")}
-    out["seeds"] = len(runs)
-    return out
-
-
-def spread(value: dict, seeds: int) -> str:
-    """``mean ± std``, or the value alone for one seed (whose spread is unknown)."""
-    return f"{value['mean']:.4f} ± {value['std']:.4f}" if seeds > 1 else f"{value['mean']:.4f}"
 
 
 def chosen(variants: dict[str, dict]) -> str:
@@ -140,28 +121,26 @@ def chosen(variants: dict[str, dict]) -> str:
 
 
 def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
-    commands = sorted({s["command"] for s in models.values() if "command" in s})
+    commands = sorted({c for s in models.values() for c in s.get("commands", [s["command"]] if "command" in s else [])})
     dataset = meta.get("dataset", ML100K)
     lines = [f"## Table 2 on {dataset} (leave-one-out, full ranking)\n",
              f"Machine: {meta['machine']}. Mean ± std over each row's seeds (3 unless the last table says "
              "otherwise; one seed: its value alone); each model in the variant its validation "
-             "NDCG@10 chose (all variants in the JSON). The rows this script trained were trained by:\n",
+             "NDCG@10 chose (all variants in the JSON). The rows this script trained were trained or read back by:\n",
              *[f"- `{c}`" for c in commands], "", *notes, ""]
-    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     for split, title in SPLITS.items():
-        lines += [f"### Test, {title}", "", "| model | variant | " + " | ".join(short) + " |",
-                  "|---" * (len(METRICS) + 2) + "|"]
+        lines += [f"### Test, {title}", "", *metric_header(EVAL_KS, ["model", "variant"])]
         for name, s in models.items():
-            lines.append(f"| {name} | {s['variant']} | " + " | ".join(spread(s[split][m], s["seeds"]) for m in METRICS)
-                         + " |")
+            lines.append(f"| {name} | {s['variant']} | "
+                         + " | ".join(plus_minus(s[split][m], several=s["seeds"] > 1) for m in METRICS) + " |")
         lines.append("")
     lines += ["### Validation and cost per run", "",
               "| model | variant | seeds | valid N@10 | epochs | training positions/s | wall time (s) | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|"]
     for name, s in models.items():
-        c = s["cost"]
-        wall = f"{c['wall_seconds']['mean']:.0f} ± {c['wall_seconds']['std']:.0f}" if c["wall_seconds"] else "not kept"
-        lines.append(f"| {name} | {s['variant']} | {s['seeds']} | {spread(s['valid_ndcg@10'], s['seeds'])} "
+        c, valid = s["cost"], plus_minus(s["valid_ndcg@10"], several=s["seeds"] > 1)
+        wall = plus_minus(c["wall_seconds"], 0) if c["wall_seconds"] else "not kept"
+        lines.append(f"| {name} | {s['variant']} | {s['seeds']} | {valid} "
                      f"| {c['epochs']['mean']:.1f} | {c['positions_per_s']['mean']:.0f} "
                      f"| {wall} | {c['peak_rss_mb']['mean']:.0f} |")
     return "\n".join(lines) + "\n"
@@ -188,16 +167,26 @@ def main() -> int:
     path = RESULTS / f"{stem}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
-    runs.update(run_variants(trainable, args))
+    for results in runs.values():
+        # Runs stored before each kept its seed came from calls with seeds 1, 2, ... in order.
+        for seed, r in enumerate(results, 1):
+            r.setdefault("seed", seed)
+    stored = {(name, r["seed"]): r for name, results in runs.items() for r in results}
+    for name, results in run_variants(trainable, args, stored).items():
+        # This call's seeds replace theirs; a variant's other seeds, trained by another call, stay.
+        kept = [r for r in runs.get(name, []) if r["seed"] not in args.seeds]
+        runs[name] = sorted(kept + results, key=lambda r: r["seed"])
     for variant in args.variants:
-        # A --reuse call tabulates runs that an earlier call trained: keep how that call ran.
-        made = variants.get(variant, {}) if args.reuse else {}
-        variants[variant] = {**summarise(runs[variant]), "command": made.get("command", command()),
+        # Runs of a variant may come from several calls (seeds trained apart, a --reuse call
+        # tabulating or finishing them): every call that made or read them is listed.
+        made = variants.get(variant, {})
+        calls = made.get("commands", [made["command"]] if "command" in made else [])
+        variants[variant] = {**table_summary(runs[variant]), "commands": list(dict.fromkeys([*calls, command()])),
                              "load_average_after": made.get("load_average_after", os.getloadavg())}
     for row, (source, names) in earlier_rows.items():
         earlier = json.loads((RESULTS / source).read_text())["runs"]
         for name in names:
-            variants[name] = summarise(earlier[name])
+            variants[name] = table_summary(earlier[name])
 
     models, notes = {}, []
     for row, names in rows.items():

@@ -15,15 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import matplotlib
+from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
+from variants import (KS, METRICS, NEXT_ITEM, SPLITS, add_variant_arguments, change, metric_header, plus_minus,
+                      run_variants, table_summary)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from baselines_ml100k import ROOT, add_variant_arguments, run_variants  # noqa: E402
-from common import RESULTS, command, machine, save_figure, write_results  # noqa: E402
-from table2_ml100k import SPLITS, summarise  # noqa: E402
-
-NEXT_ITEM = "train.loss={name: full_softmax, temperature: 0.05, learnable_temperature: true}"
 VARIANTS = {
     "full": ("hymirec", []),
     "w/o lightweight recommender": ("hymirec", ["model.lightweight.enabled=false"]),
@@ -34,27 +29,18 @@ VARIANTS = {
     "w/o window targets (w = 1)": ("hymirec", ["train.loss.window=1"]),
     "max matching": ("hymirec", ["train.loss.matching=max"]),
 }
-METRICS = ["recall@10", "recall@50", "recall@200", "ndcg@10", "ndcg@50", "ndcg@200"]
 
 
 def markdown(variants: dict[str, dict], meta: dict) -> str:
     full = variants["full"]
-    short = [m.replace("recall", "R").replace("ndcg", "N") for m in METRICS]
     lines = ["## Table 4 on MovieLens-100K: HyMiRec and its ablations\n",
              f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over 3 seeds; below each "
              "ablation, its change against the full model, '(noise)' where smaller than the seed spread.\n"]
     for split, title in SPLITS.items():
-        lines += [f"### Test, {title}", "", "| variant | " + " | ".join(short) + " |", "|---" * (len(METRICS) + 1) + "|"]
+        lines += [f"### Test, {title}", "", *metric_header(KS, ["variant"])]
         for name, s in variants.items():
-            cells = []
-            for m in METRICS:
-                mine, ref = s[split][m], full[split][m]
-                cell = f"{mine['mean']:.4f} ± {mine['std']:.4f}"
-                if name != "full":
-                    delta = mine["mean"] - ref["mean"]
-                    noise = " (noise)" if abs(delta) < max(mine["std"], ref["std"]) else ""
-                    cell += f"<br>{delta:+.4f}{noise}"
-                cells.append(cell)
+            cells = [plus_minus(s[split][m]) + (change(s[split][m], full[split][m]) if name != "full" else "")
+                     for m in METRICS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -65,7 +51,7 @@ def plot(variants: dict[str, dict], path) -> None:
     the larger of the two seed spreads: a bar inside its error bar is noise."""
     full = variants["full"]["test_masked"]
     names = [n for n in variants if n != "full"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, axes = new_figure(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, metric in zip(axes, ["recall@10", "ndcg@10"]):
         mine = [variants[n]["test_masked"][metric] for n in names]
         deltas = [m["mean"] - full[metric]["mean"] for m in mine]
@@ -91,7 +77,7 @@ def main() -> int:
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs.update(run_variants(VARIANTS, args))
     for name in args.variants:
-        variants[name] = {**summarise(runs[name]), "command": command()}
+        variants[name] = {**table_summary(runs[name]), "command": command()}
     if "full" not in variants:
         raise SystemExit("the full model has not been measured yet: run with --variants full first")
     ordered = {name: variants[name] for name in VARIANTS if name in variants}
