@@ -9,7 +9,8 @@ Results over seeds are summarised as mean and population std (``mean_std``), in 
 shapes the result files keep: ``[mean, std]`` lists (``baseline_summary``: baselines_ml100k,
 llm_baselines_ml100k) or ``{"mean", "std"}`` dicts (``table_summary``: table2_ml100k,
 table4_ablations, figure3_sweeps, hymirec_reduction). ``metric_names`` and ``metric_header`` give
-the metrics of a list of ks and the ``| R@10 | ... | N@10 |`` header of their tables.
+the metrics of a list of ks and the ``| R@10 | ... | N@10 |`` header of their tables, ``plus_minus``
+and ``change`` their cells.
 """
 
 from __future__ import annotations
