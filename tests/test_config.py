@@ -125,3 +125,8 @@ def test_validation_reads_the_settings_and_changes_nothing():
     config.validate()
     config.train.validate()
     assert repr(config) == before and config.model_config.dim == 16 and config.model == {"name": "sasrec", "dim": 16}
+
+
+def test_a_count_given_as_true_or_false_is_refused():
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_experiment(None, ["train.epochs=true"])

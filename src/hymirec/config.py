@@ -78,8 +78,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         value_tp = args[1] if args else Any
         return {k: _coerce(v, value_tp, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(tp, type) and isinstance(value, tp):
-        return value
+    if dataclasses.is_dataclass(tp) and isinstance(value, tp):
+        return value  # a config already built (and so checked)
     if hasattr(tp, "from_settings"):
         # A family of configs chosen by a name inside the settings (the losses): the base class
         # picks the member and builds it.
