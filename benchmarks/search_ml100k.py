@@ -25,12 +25,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import RESULTS, ROOT
+from common import ML100K, RESULTS, ROOT
 from variants import run_one
 
 SEARCH_JSON = RESULTS / "search_ml100k.json"
 SEED = 42
-ML100K = "movielens-100k"
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:

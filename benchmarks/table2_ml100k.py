@@ -34,7 +34,7 @@ import json
 import os
 from pathlib import Path
 
-from common import RESULTS, ROOT, command, machine, write_results
+from common import ML100K, RESULTS, ROOT, command, machine, write_results
 from variants import (EVAL_KS, NEXT_ITEM, SPLITS, add_variant_arguments, metric_header, metric_names, plus_minus,
                       run_variants, table_summary)
 
@@ -78,7 +78,6 @@ BASELINES = {
     "morec text+ID": ("morec", ["model.items.item_ids=true"]),
     "hllm text+ID": ("hllm", ["model.items.item_ids=true"]),
 }
-ML100K = "movielens-100k"
 # Read from earlier benchmarks: table row -> (results file, its variants of that model).
 EARLIER = {
     "GRU4Rec": ("baselines_ml100k.json", ["gru4rec"]),

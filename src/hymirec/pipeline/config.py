@@ -9,6 +9,7 @@ typo fails before the first stage starts.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,7 +62,7 @@ class PipelineConfig(Settings):
             mapping = getattr(self, stage)
             if mapping is not None:
                 setattr(self, stage, self._with_data(stage, mapping))
-                self.experiment(stage, Path("."))  # checks every key of the stage
+        self.stage_experiments  # reads and checks every key of every stage (once: the result is kept)
         if self.codebook is not None:
             CodebookConfig.from_dict(self.codebook)
         if self.stage1 is None:
@@ -92,6 +93,13 @@ class PipelineConfig(Settings):
             set_key(mapping, key, value)
         return from_dict(ExperimentConfig, mapping, stage)
 
+    @functools.cached_property
+    def stage_experiments(self) -> dict[str, ExperimentConfig]:
+        """Each stage's experiment as settings alone (no run folder, nothing injected), read once:
+        what the hash, the defaults of a reused folder and the injections look at."""
+        return {stage: self.experiment(stage, Path(".")) for stage in STAGE_EXPERIMENTS
+                if getattr(self, stage) is not None}
+
     def encoder_settings(self) -> ItemTextConfig:
         """The item-text settings of ``stage2.model.items`` as an ``ItemTextConfig`` (without the
         model-only keys): what a pipeline without stage 1 exports."""
@@ -106,10 +114,10 @@ class PipelineConfig(Settings):
         """The settings that determine what the stages compute (resolved, defaults filled in)."""
         out: dict[str, Any] = {"dataset": self.dataset, "data_dir": self.data_dir}
         for stage in STAGE_EXPERIMENTS:
-            if getattr(self, stage) is None:
+            if stage not in self.stage_experiments:
                 out[stage] = None
                 continue
-            resolved = to_dict(self.experiment(stage, Path(".")))
+            resolved = to_dict(self.stage_experiments[stage])
             for key in UNHASHED_STAGE_KEYS:
                 resolved.pop(key)
             for key in UNHASHED_TRAIN_KEYS:

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from hymirec.config import ConfigError, to_dict
 from hymirec.data.dataset import InteractionDataset
 from hymirec.io import atomic_write, write_text_atomic
-from hymirec.pipeline.config import STAGE_EXPERIMENTS, PipelineConfig
+from hymirec.pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def stage2_injections(ctx: Context) -> dict[str, Any]:
     """The ``model.*`` keys stage 2 reads from earlier stages, for the sections its model's config
     has (whether or not the file sets them): ``items.vectors`` (the item embeddings) and
     ``history.codebook_path`` (the codebook)."""
-    sections = ctx.config.experiment("stage2", ctx.out).model_sections()
+    sections = ctx.config.stage_experiments["stage2"].model_sections()
     inject = {}
     if "items" in sections:
         inject["model.items.vectors"] = str((ctx.out / ITEM_EMBEDDINGS).resolve())
@@ -198,8 +198,8 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     if path.is_file():
         state = json.loads(path.read_text())
         if state.get("config_hash") != digest:
-            defaults = {stage: experiment_defaults(config.experiment(stage, Path(".")))
-                        for stage in STAGE_EXPERIMENTS if getattr(config, stage) is not None}
+            defaults = {stage: experiment_defaults(experiment)
+                        for stage, experiment in config.stage_experiments.items()}
             diffs = config_diff(state.get("config", {}), hashed, defaults=defaults)
             if diffs:
                 names = ", ".join(".".join(d) for d in diffs)

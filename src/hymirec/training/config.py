@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
