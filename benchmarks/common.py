@@ -29,6 +29,21 @@ def command() -> str:
     return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".strip()
 
 
+def preset_item_vectors() -> Path:
+    """The MovieLens-100K item vectors HyMiRec's preset reads (``configs/hymirec_ml100k.yaml``'s
+    ``model.items`` through the library's pretrained export: its template, pooling and token
+    budget), made once and cached. The benchmarks that measure in "the item space" read these."""
+    from hymirec.data.fetch import load_dataset
+    from hymirec.encoders.config import ItemTextConfig
+    from hymirec.encoders.export import export_pretrained_embeddings
+    from hymirec.training.config import load_experiment
+
+    items = vars(load_experiment(ROOT / "configs" / "hymirec_ml100k.yaml").model_config.items)
+    settings = ItemTextConfig.of_model_items(items, "model.items")
+    path, _ = export_pretrained_embeddings(load_dataset(ML100K), settings, progress=False)
+    return Path(path)
+
+
 def positive(text: str) -> int:
     """An ``argparse`` type: an integer >= 1."""
     value = int(text)
