@@ -23,28 +23,21 @@ machine is shared. Writes ``results.json``, ``results.md`` and one PNG per datas
 from __future__ import annotations
 
 import os
+import argparse
+import inspect
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
-# faiss's OpenMP threads spin while they wait by default; on a shared 2-core machine that turns
-# other processes' load into multi-x slowdowns of faiss (RQ training measured 87 s spinning
-# against 40 s passive under the same load). Must be set before faiss is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+from common import new_figure, preset_item_vectors, save_figure
 
-import argparse  # noqa: E402
-import inspect  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-from common import new_figure, preset_item_vectors, save_figure  # noqa: E402
-
-from hymirec.codebook import (  # noqa: E402
+from hymirec.codebook import (
     CodebookConfig,
     ResidualCodebook,
     clustered_embeddings,
@@ -52,8 +45,7 @@ from hymirec.codebook import (  # noqa: E402
     reconstruction_cosine,
     top_k_cosine,
 )
-from hymirec.codebook.quality import blocks, decoded_blocks  # noqa: E402
-from hymirec.encoders.export import read_embeddings  # noqa: E402
+from hymirec.codebook.quality import blocks, decoded_blocks
 
 REFERENCE_DIM = 2048
 HISTORY = 10_000
@@ -102,6 +94,8 @@ def faiss_method(name: str, quantizer: Any, note: str) -> Method:
 def residual_quantizer(dim: int, m: int) -> Any:
     """faiss RQ with its defaults (beam 5), encoding through lookup tables: codes agree with the
     plain beam search to 99.9% and encoding is 3x faster, which keeps 1M items affordable."""
+    import faiss
+
     quantizer = faiss.ResidualQuantizer(dim, m, 8)
     quantizer.use_beam_LUT = 1
     return quantizer
@@ -111,6 +105,8 @@ def methods(dim: int, basepool: int, seed: int, k: int, nine_bytes: bool = False
     """The paper's setting with its equal-layer Euclidean twin, then everything at 6 bytes/item;
     ``nine_bytes`` adds faiss RQ at the paper setting's 9 bytes (too slow to train and encode
     at 1M items on 2 cores)."""
+    import faiss
+
     base = CodebookConfig(k=k, basepool_size=basepool, seed=seed)
     compared = [
         codebook_method("euclidean 3L", replace(base, variant="euclidean"), "standard RQ, our loop"),
@@ -255,6 +251,8 @@ def run_dataset(
 def movielens_vectors() -> np.ndarray:
     """The MovieLens-100K item vectors HyMiRec's preset compresses (``common.preset_item_vectors``:
     all-MiniLM-L6-v2 over the preset's item template), one row per item."""
+    from hymirec.encoders.export import read_embeddings
+
     vectors, _ = read_embeddings(preset_item_vectors())
     return vectors[1:].numpy().astype(np.float32)  # row 0 is the padding id
 
@@ -339,6 +337,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def new_report(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     """The report before any part is measured: the command, the machine, the settings."""
+    import faiss
+
     return {
         "command": " ".join(["benchmarks/codebook.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {
@@ -418,6 +418,11 @@ def write_report(report: dict[str, Any], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # faiss's OpenMP threads spin while they wait by default; on a shared 2-core machine that turns
+    # other processes' load into multi-x slowdowns of faiss (RQ training measured 87 s spinning
+    # against 40 s passive under the same load). OpenMP reads this when it loads, hence faiss and
+    # torch are imported inside the functions that use them, all after this line.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -150,12 +150,14 @@ def test_bad_requests_get_4xx_with_a_message(runs, tmp_path):
         assert client.get("/users/1/recommendations", params={"merge": "min"}).status_code == 422
         bad_item = {"events": [{"event_id": "ok", "item": "3"}, {"event_id": "bad", "item": "no-such-item"}]}
         response = client.post("/users/1/events", json=bad_item)
-        assert response.status_code == 422 and "item 'no-such-item' is not in the catalogue" in response.json()["detail"]
+        assert response.status_code == 404 and "item 'no-such-item' is not in the catalogue" in response.json()["detail"]
         assert "ok" not in {e["event_id"] for e in client.get("/users/1/events").json()["events"]}
         big = {"events": [{"event_id": str(i) * 40, "item": "3"} for i in range(40)]}
         assert client.post("/users/1/events", json=big).status_code == 413
         many = {"events": [{"event_id": str(i), "item": "3"} for i in range(6)]}
-        assert "at most 5 events" in client.post("/users/1/events", json=many).json()["detail"]
+        response = client.post("/users/1/events", json=many)
+        assert response.status_code == 422 and "at most 5 items" in str(response.json()["detail"])
+        assert client.app.openapi()["components"]["schemas"]["EventsIn"]["properties"]["events"]["maxItems"] == 5
         for body in ({"events": [{"event_id": "", "item": "3"}]}, {"events": [{"item": "3"}]},
                      {"events": [{"event_id": "e", "item": "3", "path": "/etc/passwd"}]}, {"nothing": []},
                      {"events": [{"event_id": "e", "item": "3", "timestamp": -1}]}, [1, 2], "text"):
@@ -178,7 +180,15 @@ def test_api_key_health_and_metrics(runs, tmp_path):
         assert 'hymirec_request_seconds_count{route="/users/{user}/recommendations"} 2.0' in text
         assert 'hymirec_model_info{encoder="FullHistoryEncoder",model="sasrec"' in text
         assert "hymirec_bytes_read_per_request_count 1.0" in text
-        assert "/users/{user}/recommendations" in client.get("/openapi.json").json()["paths"]
+        schema = client.get("/openapi.json").json()
+        assert "401" in schema["paths"]["/users/{user}/recommendations"]["get"]["responses"]
+        assert "security" in schema["paths"]["/metrics"]["get"] and "security" not in schema["paths"]["/healthz"]["get"]
+    # Without a key, neither the key nor its 401 is documented: the schema promises what is enforced.
+    (tmp_path / "open").mkdir()
+    with _client(runs["sasrec"], tmp_path / "open") as client:
+        schema = client.get("/openapi.json").json()
+        assert not any("security" in op or "401" in op["responses"]
+                       for path in schema["paths"].values() for op in path.values())
 
 
 def test_serve_refuses_a_missing_run_and_bad_settings_before_starting(runs, tmp_path, capsys):

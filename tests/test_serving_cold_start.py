@@ -73,5 +73,5 @@ def test_models_without_a_content_encoder_refuse_new_items(tmp_path, monkeypatch
     run = RestoredRun.load(train_run(tmp_path, "sasrec"))
     with _client(run, tmp_path / "serve.sqlite") as client:
         response = client.post("/items", json={"item": "new", "fields": {"title": "t"}})
-        assert response.status_code == 422 and "model 'sasrec' has no content encoder" in response.json()["detail"]
+        assert response.status_code == 409 and "model 'sasrec' has no content encoder" in response.json()["detail"]
         assert len(client.app.state.service.catalogue) == 20

@@ -3,8 +3,10 @@
 The lifespan builds the service once (the restored run's model, its catalogue and codebook, the
 store; the dataset histories imported when asked) and starts the near-line refresher; requests
 only read and append. Every failure a client can cause is a 4xx with a message: an unknown user
-404, an unknown item or an invalid body 422, a body over the limit 413, a missing or wrong API
-key 401.
+or item 404, an invalid body or query 422 (FastAPI's validation shape; every limit is in the
+schema), an item the run cannot add 409, a body over the limit 413, a missing or wrong API key 401
+(only a server with a key documents and asks for one). The schema is fuzzed under every
+schemathesis check (``tests/test_serving_fuzz.py``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at definition
@@ -18,6 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
+from pydantic import Field, create_model
 
 from hymirec import __version__
 from hymirec.runs.restored import RestoredRun
@@ -32,6 +35,7 @@ from hymirec.serving.schemas import (
     DriftOut,
     ErrorOut,
     EventOut,
+    EventIn,
     EventsIn,
     EventsOut,
     ItemIn,
@@ -51,7 +55,7 @@ def _errors(**codes: str) -> dict:
     return {int(code[1:]): {"model": ErrorOut, "description": text} for code, text in codes.items()}
 
 
-UNAUTHORISED = "no valid X-API-Key header (when the server has a key)"
+UNAUTHORISED = "no valid X-API-Key header"
 TOO_LARGE = "the body is over the size limit"
 UNKNOWN_USER = "the user is unknown"
 
@@ -64,10 +68,13 @@ def create_app(run: RestoredRun, config: ServeConfig) -> FastAPI:
     app.state.metrics = metrics
     _measure_requests(app, metrics)
     _answer_client_errors(app)
-    guarded = [Depends(_authoriser(config))]
-    app.include_router(_user_routes(config), dependencies=guarded)
-    app.include_router(_item_routes(), dependencies=guarded)
-    app.include_router(_health_routes(metrics, guarded))
+    # The key and its 401 are in the schema only where the server asks for a key: the documented
+    # security is the enforced one (a client generator would otherwise send a key for nothing).
+    guarded = [Depends(_authoriser(config.api_key))] if config.api_key is not None else []
+    refused = _errors(E401=UNAUTHORISED) if guarded else {}
+    app.include_router(_user_routes(config), dependencies=guarded, responses=refused)
+    app.include_router(_item_routes(), dependencies=guarded, responses=refused)
+    app.include_router(_health_routes(metrics, guarded, refused))
     return app
 
 
@@ -92,11 +99,11 @@ def _lifespan(run: RestoredRun, config: ServeConfig, metrics: ServingMetrics):
     return lifespan
 
 
-def _authoriser(config: ServeConfig) -> Callable[..., None]:
-    """A dependency refusing a request without the server's API key (when it has one)."""
+def _authoriser(api_key: str) -> Callable[..., None]:
+    """A dependency refusing a request without the server's API key."""
 
     def authorised(key: str | None = Depends(API_KEY)) -> None:
-        if config.api_key is not None and not (key and hmac.compare_digest(key, config.api_key)):
+        if not (key and hmac.compare_digest(key, api_key)):
             raise HTTPException(401, "a valid X-API-Key header is required")
 
     return authorised
@@ -118,17 +125,17 @@ def _measure_requests(app: FastAPI, metrics: ServingMetrics) -> None:
 def _answer_client_errors(app: FastAPI) -> None:
     """The service's exceptions a client can cause, as 4xx answers with the message."""
 
+    # A well-formed request naming what is not there is a 404; one the run's state refuses (the
+    # raw id exists, the run cannot encode new items) a 409. 422 stays FastAPI's validation error,
+    # so that every 422 has the one shape the schema documents.
     @app.exception_handler(UnknownUser)
-    async def unknown_user(request: Request, exc: UnknownUser) -> JSONResponse:
+    @app.exception_handler(UnknownItem)
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
-    @app.exception_handler(UnknownItem)
-    @app.exception_handler(ColdStartError)
-    async def unprocessable(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
     @app.exception_handler(ItemExists)
-    async def conflict(request: Request, exc: ItemExists) -> JSONResponse:
+    @app.exception_handler(ColdStartError)
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
@@ -139,20 +146,22 @@ def _service(request: Request) -> RecommendationService:
 def _user_routes(config: ServeConfig) -> APIRouter:
     """Events in and out, and recommendations (their limits from ``config``)."""
     router = APIRouter()
+    # The events limit is the server's setting; a body model of its own puts it in the schema.
+    Events = create_model("EventsIn", __base__=EventsIn,
+                          events=(list[EventIn], Field(max_length=config.max_events)))
 
     @router.post("/users/{user}/events", response_model=AppendOut,
-                 responses=_errors(E401=UNAUTHORISED, E413=TOO_LARGE, E400="a malformed Content-Length"))
-    def post_events(user: UserId, body: EventsIn, request: Request) -> AppendOut:
+                 responses=_errors(E404="an event's item is not in the catalogue (nothing is stored)",
+                                   E413=TOO_LARGE, E400="a malformed Content-Length"))
+    def post_events(user: UserId, body: Events, request: Request) -> AppendOut:
         """Append the user's events (registering the user; an empty list only registers them).
         Idempotent by event id; acknowledged only once stored durably."""
-        if len(body.events) > config.max_events:
-            raise HTTPException(422, f"at most {config.max_events} events per request, got {len(body.events)}")
         events = [NewEvent(e.event_id, e.item, e.timestamp) for e in body.events]
         added, duplicates = _service(request).append(user, events)
         return AppendOut(user=user, added=added, duplicates=duplicates)
 
     @router.get("/users/{user}/events", response_model=EventsOut,
-                responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
+                responses=_errors(E404=UNKNOWN_USER))
     def get_events(user: UserId, request: Request,
                    limit: Annotated[int, Query(ge=1, le=config.max_events)] = 50) -> EventsOut:
         """The user's latest events as stored, oldest first."""
@@ -160,7 +169,7 @@ def _user_routes(config: ServeConfig) -> APIRouter:
         return EventsOut(user=user, events=[EventOut(event_id=e, item=i, timestamp=t) for e, i, t in rows])
 
     @router.get("/users/{user}/recommendations", response_model=RecommendationsOut,
-                responses=_errors(E401=UNAUTHORISED, E404=UNKNOWN_USER))
+                responses=_errors(E404=UNKNOWN_USER))
     def get_recommendations(user: UserId, request: Request,
                             k: Annotated[int, Query(ge=1, le=config.max_k)] = 10,
                             merge: Literal["max", "round_robin"] | None = None) -> RecommendationsOut:
@@ -181,7 +190,8 @@ def _item_routes() -> APIRouter:
     router = APIRouter()
 
     @router.post("/items", response_model=ItemOut,
-                 responses=_errors(E401=UNAUTHORISED, E409="the raw id is already in the catalogue", E413=TOO_LARGE,
+                 responses=_errors(E409="the raw id is already in the catalogue, or this run cannot add the item (no "
+                                   "content encoder; fields that give none of its item text)", E413=TOO_LARGE,
                                    E400="a malformed Content-Length"))
     def post_item(body: ItemIn, request: Request) -> ItemOut:
         """Add a new item from its fields (content encoder -> codebook -> model -> catalogue);
@@ -196,8 +206,8 @@ def _item_routes() -> APIRouter:
     return router
 
 
-def _health_routes(metrics: ServingMetrics, guarded: list) -> APIRouter:
-    """Liveness and readiness (open to all), and the Prometheus metrics (behind the key)."""
+def _health_routes(metrics: ServingMetrics, guarded: list, refused: dict) -> APIRouter:
+    """Liveness and readiness (open to all), and the Prometheus metrics (behind the key, if any)."""
     router = APIRouter()
 
     @router.get("/healthz")
@@ -213,8 +223,7 @@ def _health_routes(metrics: ServingMetrics, guarded: list) -> APIRouter:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "model": svc.run.config.model_name, "items": len(svc.catalogue)})
 
-    @router.get("/metrics", dependencies=guarded, response_class=PlainTextResponse,
-                responses=_errors(E401=UNAUTHORISED))
+    @router.get("/metrics", dependencies=guarded, response_class=PlainTextResponse, responses=refused)
     def prometheus() -> PlainTextResponse:
         """Prometheus text: requests and latency per route, summary hits and misses, bytes read."""
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")

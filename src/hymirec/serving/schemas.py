@@ -36,7 +36,7 @@ class ItemIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     item: str = ID
-    fields: dict[str, str] = Field(max_length=32)
+    fields: dict[str, str] = Field(min_length=1, max_length=32)
 
 
 class DriftOut(BaseModel):
