@@ -1,14 +1,17 @@
 """``POST /items``: a new item's fields go through the run's content encoder and codebook into
 the model and the catalogue; it is recommendable on the next request, users' events may name it,
-and it is still there after a restart. Models without a content encoder refuse with the reason."""
+it is still there after a restart, and servers sharing a store take in each other's items. Models without a content encoder refuse with the reason."""
 
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
+from redis_server import redis_server
 from serving_runs import pretrained_encoder, train_run
 
 from hymirec.runs.restored import RestoredRun
@@ -75,3 +78,35 @@ def test_models_without_a_content_encoder_refuse_new_items(tmp_path, monkeypatch
         response = client.post("/items", json={"item": "new", "fields": {"title": "t"}})
         assert response.status_code == 409 and "model 'sasrec' has no content encoder" in response.json()["detail"]
         assert len(client.app.state.service.catalogue) == 20
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_servers_sharing_a_store_take_in_each_others_items(run_dir, tmp_path, kind):
+    with ExitStack() as stack:
+        url = (f"sqlite:{tmp_path / 'serve.sqlite'}" if kind == "sqlite"
+               else stack.enter_context(redis_server(tmp_path / "redis")))
+        servers = [stack.enter_context(TestClient(create_app(RestoredRun.load(run_dir), ServeConfig(
+            store=url, refresh_poll_seconds=3600.0)))) for _ in range(2)]
+        a, b = servers
+        assert a.post("/items", json={"item": "from-a", "fields": {"title": "item 3"}}).json()["id"] == 21
+        # b's next request takes it in: an event may name it.
+        events = [{"event_id": "1", "item": "from-a"}, {"event_id": "2", "item": "5"}]
+        assert b.post("/users/u/events", json={"events": events}).json()["added"] == 2
+        # A race for the next id: a stores item 22 while b, not having seen it, asks the store for
+        # id 22 too; b is told it is taken, takes a's item in and stores its own as 23.
+        assert a.post("/items", json={"item": "a-again", "fields": {"title": "item 4"}}).json()["id"] == 22
+        store_b, looks = b.app.state.service.store, []
+        stored_items = store_b.items
+        # b's first look at the store comes before a's write lands.
+        store_b.items = lambda after=0: looks.append(after) or ([] if len(looks) == 1 else stored_items(after))
+        assert b.post("/items", json={"item": "from-b", "fields": {"title": "item 7"}}).json()["id"] == 23
+        assert looks == [21, 21, 22]  # looked, lost id 22 to a, took a's item in, then its own
+        assert b.post("/items", json={"item": "from-a", "fields": {"title": "x"}}).status_code == 409
+        # Both servers hold the same catalogue, scored the same, and recommend the new items.
+        for client in servers:
+            client.post("/users/fresh/events", json={"events": [{"event_id": "1", "item": "5"}]})
+            listed = {r["item"] for r in client.get("/users/fresh/recommendations", params={"k": 30}).json()["items"]}
+            assert {"from-a", "a-again", "from-b"} <= listed and len(listed) == 22
+        catalogues = [client.app.state.service.catalogue for client in servers]
+        assert [c.item(raw) for c in catalogues for raw in ("from-a", "a-again", "from-b")] == [21, 22, 23] * 2
+        torch.testing.assert_close(catalogues[0].vectors, catalogues[1].vectors)

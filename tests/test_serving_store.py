@@ -9,7 +9,7 @@ import pytest
 from redis_server import redis_server
 
 from hymirec.config import ConfigError
-from hymirec.serving.store import Event, StoredItem, Summary, open_store
+from hymirec.serving.store import Event, ItemIdTaken, RawIdTaken, StoredItem, Summary, open_store
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -78,9 +78,21 @@ def test_everything_survives_reopening(url):
     assert store.latest("u", 1) == [Event("e0", 3, 100)]
     assert store.items() == [StoredItem(21, "new", b"\x01\x02", b"\x00\x3c", b"\x00" * 8, {"title": "New"})]
     assert store.get_meta("k") == "v" and store.get_meta("other") is None
-    with pytest.raises(ValueError, match="item 'new'.* is already stored"):
+    with pytest.raises(RawIdTaken, match="item 'new' is already stored"):
         store.add_item(StoredItem(22, "new", b"", b"", b"", {}))
     store.close()
+
+
+def test_item_ids_are_handed_out_once(store):
+    """Servers sharing a store race for the next id: the first one stores it, the other is told."""
+    assert store.last_item() == 0 and store.items() == []
+    store.add_item(StoredItem(21, "a", b"", b"", b"\x00" * 4, {}))
+    with pytest.raises(ItemIdTaken, match="item id 21 is already stored"):
+        store.add_item(StoredItem(21, "b", b"", b"", b"\x00" * 4, {}))
+    store.add_item(StoredItem(22, "b", b"", b"", b"\x00" * 4, {}))
+    assert store.last_item() == 22
+    assert [i.raw_id for i in store.items()] == ["a", "b"] and [i.item for i in store.items(after=21)] == [22]
+    assert store.items(after=22) == []
 
 
 def test_unknown_store_urls_are_refused():

@@ -128,27 +128,37 @@ class ItemAdder:
         self._text: TextVectors | None = None
         self._book: ResidualCodebook | None = None
 
-    def add(self, fields: dict[str, str]) -> NewItem:
-        """Encode the item of ``fields`` and grow the model by it; ``ColdStartError`` when this
-        run cannot."""
+    def encode(self, fields: dict[str, str]) -> np.ndarray:
+        """The item of ``fields`` as its row of the model's text table; ``ColdStartError`` when
+        this run cannot add items or the fields give none of its item text."""
         if self._text is None:  # loaded on first use: a server that never adds items never pays
             self._text = TextVectors(self.run)
-        return self._grow(self._text.raw(fields))
+        return self._text.raw(fields).numpy()
 
-    def restore(self, vector: np.ndarray) -> NewItem:
-        """Grow the model by an item added before a restart, from its stored text-table row
-        (its codes follow from it: the codebook's encoding is deterministic)."""
-        return self._grow(torch.from_numpy(vector.copy()))
+    def codes(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The codes and scales ``grow`` will give the item of text-table row ``vector`` (the
+        codebook's encoding is deterministic): what the store keeps beside the row."""
+        if not self._compressed():
+            return np.zeros(0, np.uint8), None
+        codes, scales = self._codebook().encode(vector[None])
+        return codes[0], None if scales is None else scales[0]
 
-    def _grow(self, raw: torch.Tensor) -> NewItem:
+    def grow(self, vector: np.ndarray) -> NewItem:
+        """Grow the model by the item of text-table row ``vector`` (from ``encode`` here, or from
+        the store: an item this server or another added); its id is the model's next."""
+        raw = torch.from_numpy(np.array(vector, np.float32))
         codes, scales, drift = np.zeros((1, 0), np.uint8), None, None
-        history = getattr(self.run.model, "history", None)
-        if history is not None and history.raw is None:
+        if self._compressed():
             book = self._codebook()
             codes, scales = book.add(raw[None].numpy())
             drift = book.drift()
         item = self._extend(raw, codes, scales)
         return NewItem(item, raw.numpy(), codes[0], None if scales is None else scales[0], drift)
+
+    def _compressed(self) -> bool:
+        """Whether the model holds its long history as codebook codes."""
+        history = getattr(self.run.model, "history", None)
+        return history is not None and history.raw is None
 
     def _codebook(self) -> ResidualCodebook:
         if self._book is None:

@@ -4,6 +4,8 @@ Per user (``hymirec:`` keys): a hash ``u:<user>`` (event count, summary, its ``a
 a list ``ev:<user>`` of events in arrival order, a set ``eid:<user>`` of their ids (idempotency)
 and a set ``seen:<user>`` of their items (the seen lookup). An append is one Lua script, so it
 is atomic: each new id is added to all three and the count at once, a repeated id to none.
+Added items: a hash of raw id -> canonical id, one of id -> record and the largest id, written by
+one script that refuses a taken raw id or canonical id (servers race for the next id; one wins).
 Durability is the server's: an append is acknowledged after Redis has applied it, and it
 survives a crash of Redis only with ``appendonly yes`` and ``appendfsync always`` (what the
 tests run it with); a crash of the hymirec server loses nothing Redis has.
@@ -16,10 +18,11 @@ import json
 import numpy as np
 import redis
 
-from hymirec.serving.store import Event, Store, StoredItem, Summary, UserState
+from hymirec.serving.store import Event, ItemIdTaken, RawIdTaken, Store, StoredItem, Summary, UserState
 
 PREFIX = "hymirec:"
 SUMMARISED = PREFIX + "summarised"  # users with a summary (the near-line worker's candidates)
+ITEM_IDS, ITEMS, LAST_ITEM = PREFIX + "item_ids", PREFIX + "items", PREFIX + "last_item"
 
 APPEND = """
 local added = 0
@@ -43,6 +46,17 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """
 
+# Add an item unless its raw id (1) or canonical id (2) is taken; 0 when added.
+ADD_ITEM = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 2 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[2]) > last then redis.call('SET', KEYS[3], ARGV[2]) end
+return 0
+"""
+
 
 def _keys(user: str) -> dict[str, str]:
     return {name: f"{PREFIX}{name}:{user}" for name in ("u", "ev", "eid", "seen")}
@@ -56,6 +70,7 @@ class RedisStore(Store):
         self._db.ping()  # refused at start, not at the first request
         self._append = self._db.register_script(APPEND)
         self._put_summary = self._db.register_script(PUT_SUMMARY)
+        self._add_item = self._db.register_script(ADD_ITEM)
 
     def add_user(self, user: str) -> None:
         self._db.hsetnx(_keys(user)["u"], "events", 0)
@@ -110,16 +125,23 @@ class RedisStore(Store):
         return sorted(out)[:limit]
 
     def add_item(self, item: StoredItem) -> None:
-        if not self._db.hsetnx(PREFIX + "item_ids", item.raw_id, item.item):
-            raise ValueError(f"item '{item.raw_id}' is already stored")
         record = {"raw_id": item.raw_id, "codes": item.codes.hex(), "scales": item.scales.hex(),
                   "vector": item.vector.hex(), "fields": item.fields}
-        self._db.hset(PREFIX + "items", str(item.item), json.dumps(record))
+        taken = int(self._add_item(keys=[ITEM_IDS, ITEMS, LAST_ITEM], args=[item.raw_id, item.item, json.dumps(record)]))
+        if taken == 1:
+            raise RawIdTaken(f"item '{item.raw_id}' is already stored")
+        if taken == 2:
+            raise ItemIdTaken(f"item id {item.item} is already stored")
 
-    def items(self) -> list[StoredItem]:
-        rows = {int(k): json.loads(v) for k, v in self._db.hgetall(PREFIX + "items").items()}
+    def items(self, after: int = 0) -> list[StoredItem]:
+        if self.last_item() <= after:
+            return []
+        rows = {int(k): json.loads(v) for k, v in self._db.hgetall(ITEMS).items()}
         return [StoredItem(item, r["raw_id"], bytes.fromhex(r["codes"]), bytes.fromhex(r["scales"]),
-                           bytes.fromhex(r["vector"]), r["fields"]) for item, r in sorted(rows.items())]
+                           bytes.fromhex(r["vector"]), r["fields"]) for item, r in sorted(rows.items()) if item > after]
+
+    def last_item(self) -> int:
+        return int(self._db.get(LAST_ITEM) or 0)
 
     def get_meta(self, key: str) -> str | None:
         value = self._db.hget(PREFIX + "meta", key)

@@ -4,7 +4,9 @@ It holds a restored run, its catalogue, a store and the user encoder the model c
 recommendation reads the user's latest ``encoder.reads`` events and, for HyMiRec, the cached
 coarse-interest summary (a miss computes it once from the latest ``max_len`` events and stores
 it); items the user has seen are left out. A user with no events gets the most popular items,
-and the response says so. Bytes read from the store are counted per request.
+and the response says so. Bytes read from the store are counted per request (beside them, each
+request reads the store's last added item id: servers sharing a store take in each other's new
+items before they answer).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hymirec.serving.catalogue import Catalogue
 from hymirec.serving.cold_start import ItemAdder, NewItem
 from hymirec.serving.config import ServeConfig
 from hymirec.serving.metrics import ServingMetrics
-from hymirec.serving.store import EVENT_BYTES, SEEN_BYTES, Event, Store, StoredItem, Summary
+from hymirec.serving.store import EVENT_BYTES, SEEN_BYTES, Event, ItemIdTaken, RawIdTaken, Store, StoredItem, Summary
 from hymirec.serving.users import user_encoder
 
 # The store's meta key saying which run's dataset histories it holds.
@@ -67,8 +69,7 @@ class RecommendationService:
         self.encoder = user_encoder(run)
         self.adder = ItemAdder(run)
         self._adding = threading.Lock()
-        for stored in store.items():  # items added before a restart, in their order
-            self._register(stored.raw_id, stored.fields, self.adder.restore(np.frombuffer(stored.vector, np.float32)))
+        self.sync_items()  # the items added before a restart, or by other servers on the store
         metrics.model.info({"model": run.config.model_name, "run": str(run.run_dir),
                             "encoder": type(self.encoder).__name__})
 
@@ -91,6 +92,7 @@ class RecommendationService:
         """Store ``events`` for ``user`` (registered if new); ``(added, duplicates)``, durable on
         return. An unknown item fails the whole request before anything is stored."""
         now = int(time.time())
+        self.sync_items()  # an item another server added may be named
         rows = [Event(e.event_id, self.catalogue.item(e.item), now if e.timestamp is None else e.timestamp)
                 for e in events]
         added = self.store.append(user, rows) if rows else 0
@@ -108,6 +110,7 @@ class RecommendationService:
     def recommend(self, user: str, k: int, merge: str | None = None) -> Recommendations:
         """The user's top ``k``, merged by ``merge`` (default: the run's ``eval.merge``)."""
         state = self._state(user)
+        self.sync_items()  # items another server added are recommendable here too
         items, times = self.store.recent_items(user, self.encoder.reads)
         bytes_read = EVENT_BYTES * len(items)
         if not len(items):
@@ -134,16 +137,45 @@ class RecommendationService:
 
     def add_item(self, raw_id: str, fields: dict[str, str]) -> NewItem:
         """Add a new item from its fields (the cold-start path, ``cold_start``): recommendable
-        from the next request on, kept in the store."""
-        with self._adding:  # ids are handed out in order: one addition at a time
+        from the next request on, here and on every server sharing the store. The store hands
+        out its id: when another server took the next one first, this one takes that item in
+        and tries the id after it."""
+        with self._adding:  # one addition at a time in this server
+            self._sync()
             if raw_id in self.catalogue:
                 raise ItemExists(f"item '{raw_id}' is already in the catalogue")
-            new = self.adder.add(fields)
-            self.store.add_item(StoredItem(new.item, raw_id, new.codes.tobytes(),
-                                           b"" if new.scales is None else new.scales.tobytes(),
-                                           new.vector.astype(np.float32).tobytes(), fields))
-            self._register(raw_id, fields, new)
-            return new
+            vector = self.adder.encode(fields)
+            codes, scales = self.adder.codes(vector)
+            while True:
+                stored = StoredItem(len(self.catalogue) + 1, raw_id, codes.tobytes(),
+                                    b"" if scales is None else scales.tobytes(), vector.astype(np.float32).tobytes(),
+                                    fields)
+                try:
+                    self.store.add_item(stored)
+                    break
+                except RawIdTaken as exc:  # another server added the same raw id first
+                    raise ItemExists(f"item '{raw_id}' is already in the catalogue") from exc
+                except ItemIdTaken:
+                    self._sync()
+            return next(new for new in self._sync() if new.item == stored.item)
+
+    def sync_items(self) -> list[NewItem]:
+        """Grow the model and catalogue by the stored items they lack (added before a restart
+        or by another server), in id order; one cheap read when there are none."""
+        if self.store.last_item() <= len(self.catalogue):
+            return []
+        with self._adding:
+            return self._sync()
+
+    def _sync(self) -> list[NewItem]:
+        grown = []
+        for stored in self.store.items(after=len(self.catalogue)):
+            new = self.adder.grow(np.frombuffer(stored.vector, np.float32))
+            if new.item != stored.item:  # ids are handed out one after another; a gap is a bug
+                raise RuntimeError(f"stored item id {stored.item} grew the model to id {new.item}")
+            self._register(stored.raw_id, stored.fields, new)
+            grown.append(new)
+        return grown
 
     @torch.no_grad()
     def _register(self, raw_id: str, fields: dict[str, str], new: NewItem) -> None:

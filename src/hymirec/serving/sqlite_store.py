@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hymirec.serving.store import Event, Store, StoredItem, Summary, UserState
+from hymirec.serving.store import Event, ItemIdTaken, RawIdTaken, Store, StoredItem, Summary, UserState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -131,12 +131,18 @@ class SQLiteStore(Store):
                 "INSERT INTO items (item, raw_id, codes, scales, vector, fields) VALUES (?, ?, ?, ?, ?, ?)",
                 (item.item, item.raw_id, item.codes, item.scales, item.vector, json.dumps(item.fields))))
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"item '{item.raw_id}' (id {item.item}) is already stored") from exc
+            if "items.raw_id" in str(exc):
+                raise RawIdTaken(f"item '{item.raw_id}' is already stored") from exc
+            raise ItemIdTaken(f"item id {item.item} is already stored") from exc
 
-    def items(self) -> list[StoredItem]:
-        rows = self._read("SELECT item, raw_id, codes, scales, vector, fields FROM items ORDER BY item", ())
+    def items(self, after: int = 0) -> list[StoredItem]:
+        rows = self._read("SELECT item, raw_id, codes, scales, vector, fields FROM items WHERE item > ? ORDER BY item",
+                          (after,))
         return [StoredItem(item, raw, bytes(codes), bytes(scales), bytes(vector), json.loads(fields))
                 for item, raw, codes, scales, vector, fields in rows]
+
+    def last_item(self) -> int:
+        return self._read("SELECT COALESCE(MAX(item), 0) FROM items", ())[0][0]
 
     def get_meta(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))

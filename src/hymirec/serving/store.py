@@ -2,7 +2,8 @@
 
 Per user: the events (event id, item, time), in arrival order, idempotent by event id, and the
 near-line summary of the long history (opaque bytes, with the event count it was computed at).
-Per added item: its raw id, codes, scales and fields. ``open_store`` picks the implementation
+Per added item: its raw id, codes, scales, text-table row and fields, under a canonical id that
+the store hands out (atomically: servers sharing a store grow their catalogues the same way). ``open_store`` picks the implementation
 from a URL (``sqlite:PATH``, ``redis://HOST:PORT/DB``). An append returns only after the events are durable: an
 acknowledged event survives a crash of the server.
 """
@@ -62,6 +63,14 @@ class StoredItem:
     fields: dict[str, str]
 
 
+class RawIdTaken(ValueError):
+    """An added item's raw id is already stored."""
+
+
+class ItemIdTaken(ValueError):
+    """An added item's canonical id is already stored (another server added an item first)."""
+
+
 class Store(ABC):
     """The storage interface the service uses; every method is safe to call from any thread."""
 
@@ -107,11 +116,18 @@ class Store(ABC):
 
     @abstractmethod
     def add_item(self, item: StoredItem) -> None:
-        """Keep an item added while serving (a raw id already stored: ``ValueError``)."""
+        """Keep an item added while serving, atomically: its raw id already stored is
+        ``RawIdTaken``, its canonical id (another server's item took it) ``ItemIdTaken``; then
+        nothing is stored. The store hands out ids for every server sharing it."""
 
     @abstractmethod
-    def items(self) -> list[StoredItem]:
-        """Every item added while serving, by canonical id."""
+    def items(self, after: int = 0) -> list[StoredItem]:
+        """The items added while serving with a canonical id above ``after``, by id."""
+
+    @abstractmethod
+    def last_item(self) -> int:
+        """The largest canonical id of an added item (0 when none): one cheap read, so that a
+        server can check on each request whether another one has added items."""
 
     @abstractmethod
     def get_meta(self, key: str) -> str | None:
