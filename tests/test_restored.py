@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from safetensors import safe_open
+from safetensors.torch import save_file
 from serving_runs import train_run
 
+from hymirec import __version__
 from hymirec.cli import main
 from hymirec.runs.recommend import recommend_for_user
 from hymirec.runs.restored import RestoredRun, RunError
@@ -67,6 +70,16 @@ def test_missing_and_foreign_runs_are_refused_naming_them(hymirec_run, tmp_path)
     config["model"]["lightweight"]["dim"] = 16
     (other / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(RunError, match=f"{other}: its weights do not fit"):
+        RestoredRun.load(other)
+    # A checkpoint of another layout: refused naming the version that wrote it and this one's.
+    shutil.copy(hymirec_run / "config.yaml", other / "config.yaml")
+    best = other / "best.safetensors"
+    with safe_open(best, framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    assert meta["format"] == "1" and meta["hymirec"] == __version__
+    save_file(tensors, best, metadata={**meta, "format": "2", "hymirec": "9.0.0"})
+    with pytest.raises(RunError, match=f"{other}: its weights .*checkpoint format 2 \\(written by hymirec 9.0.0\\); "
+                                       f"this hymirec \\({__version__}\\) reads format 1"):
         RestoredRun.load(other)
 
 

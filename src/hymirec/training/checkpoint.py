@@ -10,6 +10,10 @@ safetensors holds tensors only, so the optimizer's non-tensor state (param group
 trainer's bookkeeping travel as JSON in the file's metadata. Files are written to a temporary
 name and renamed, so a run killed mid-write leaves the previous checkpoint intact. Reading uses
 safetensors only: nothing in a checkpoint is unpickled.
+
+Each checkpoint is stamped with its layout (``FORMAT``) and the hymirec version that wrote it; a
+checkpoint of another layout is refused naming both versions (one without a stamp predates it
+and has layout 1).
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from hymirec import __version__
 from hymirec.io import atomic_write, read_safetensors
+
+# The layout of a checkpoint's tensors and metadata: raised when it changes incompatibly.
+FORMAT = 1
 
 
 class CheckpointError(ValueError):
@@ -40,6 +48,7 @@ class Checkpoint:
     state: dict[str, Any]
     optimizer: dict[str, Any] | None
     path: Path
+    written_by: str | None = None  # the hymirec version that wrote it (None: before the stamp)
 
 
 def _is_frozen(value: torch.Tensor) -> bool:
@@ -83,7 +92,7 @@ def save_checkpoint(
 ) -> None:
     """Write ``weights``, the optimizer, RNG states and JSON ``state`` to ``path``."""
     tensors = {f"weights.{k}": v for k, v in weights.items()}
-    meta: dict[str, str] = {"state": json.dumps(state)}
+    meta: dict[str, str] = {"state": json.dumps(state), "format": str(FORMAT), "hymirec": __version__}
     if optimizer is not None:
         opt = optimizer.state_dict()
         for pid, pstate in opt["state"].items():
@@ -109,6 +118,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     )
     if "state" not in meta:
         raise CheckpointError(f"{path}: not a hymirec training checkpoint (no state metadata)")
+    if meta.get("format", "1") != str(FORMAT):
+        raise CheckpointError(f"{path}: checkpoint format {meta['format']} (written by hymirec "
+                              f"{meta.get('hymirec', '?')}); this hymirec ({__version__}) reads format {FORMAT}")
     optimizer = None
     if "param_groups" in meta:
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
@@ -123,6 +135,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         state=json.loads(meta["state"]),
         optimizer=optimizer,
         path=path,
+        written_by=meta.get("hymirec"),
     )
 
 
