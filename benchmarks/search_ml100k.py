@@ -64,6 +64,9 @@ def main() -> int:
     parser.add_argument("--slots", type=int, default=2, help="variants trained at once (one thread each)")
     parser.add_argument("--threads", type=int, default=1, help="train.threads of each variant")
     parser.add_argument("--out", default=str(ROOT / "runs" / "search"))
+    parser.add_argument("--stopped", metavar="NOTE",
+                        help="record the variants' runs, stopped by hand, from their folders (with NOTE) "
+                             "instead of training them")
     args = parser.parse_args()
 
     variants = [parse_variant(v) for v in args.variant]
@@ -73,14 +76,21 @@ def main() -> int:
         label, overrides = variant
         prefix = "" if args.dataset == ML100K else f"{args.dataset}_"
         name = f"{prefix}{args.model}_{args.stage}_{label}".replace(" ", "_").replace("/", "-")
-        results = run_one(args.model, SEED, common + overrides, Path(args.out), name=name)
-        history = [json.loads(line) for line in (Path(args.out) / name / "metrics.jsonl").read_text().splitlines()]
+        folder = Path(args.out) / name
+        if args.stopped is None:
+            results = run_one(args.model, SEED, common + overrides, Path(args.out), name=name)
+        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        if args.stopped is not None:  # what the trainer would have reported at that epoch
+            best_epoch = max(history, key=lambda h: h["valid"]["ndcg@10"])["epoch"]
+            wall = sum(h["train_seconds"] for h in history)
+            results = {"best_epoch": best_epoch, "epochs": len(history), "wall_seconds": wall}
         best = history[results["best_epoch"] - 1]["valid"]
         record = {
             "dataset": args.dataset, "model": args.model, "stage": args.stage, "variant": label, "overrides": args.set + overrides,
             "valid_ndcg10": best["ndcg@10"], "valid_recall10": best["recall@10"],
             "best_epoch": results["best_epoch"], "epochs": results["epochs"],
             "seconds_per_epoch": results["wall_seconds"] / max(results["epochs"], 1),
+            **({"note": f"stopped by hand after epoch {len(history)}: {args.stopped}"} if args.stopped else {}),
         }
         print(json.dumps(record), flush=True)
         with lock:  # saved as soon as it is known, so a stopped search keeps what it finished
