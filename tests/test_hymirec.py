@@ -375,6 +375,22 @@ def test_queries_start_orthogonal_at_the_set_scale():
     assert (normal @ normal.T - torch.diag(torch.diag(normal @ normal.T))).abs().max() > 1e-3
 
 
+def test_the_head_can_start_as_the_identity():
+    """At the first step an identity head leaves the item readout as the LM's last hidden state
+    (HLLM's user vector), where the default random head maps it elsewhere."""
+    settings = {"readout": "item", "interests": 1}
+    model = make(lightweight={"enabled": False}, llm={**settings, "indicator": False, "head_init": "identity"})
+    items, _ = batch([16, 10], seed=4)
+    lengths = (items != 0).sum(1)
+    recent = torch.stack([row[n - 4:n] for row, n in zip(items, lengths)])  # the last n = 4 items
+    expected = model.llm.model(inputs_embeds=model.embed_items(recent)).last_hidden_state[:, -1]
+    torch.testing.assert_close(model.user_embeddings(items, items, lengths)[:, 0], expected, rtol=1e-4, atol=1e-5)
+    random = make(lightweight={"enabled": False}, llm={**settings, "indicator": False})
+    assert not torch.allclose(random.user_embeddings(items, items, lengths)[:, 0], expected, atol=1e-3)
+    with pytest.raises(ConfigError, match="head_init"):
+        make(llm={"head_init": "zeros"})
+
+
 @pytest.mark.parametrize("name", ["hymirec", "patchrec"])
 def test_windows_with_no_item_are_skipped_and_change_nothing(name):
     model = make(name)

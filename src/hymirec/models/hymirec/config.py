@@ -96,7 +96,11 @@ class LLMRecommenderConfig(Settings):
     ``query_scale``; ``orthogonal`` starts them on orthogonal directions, each entry of about
     ``query_scale``, so that Hungarian matching has distinct interests to match from the first
     step. ``dropout`` drops entries of the
-    LM's input vectors, ``attention_dropout`` attention weights inside the LM (training only)."""
+    LM's input vectors, ``attention_dropout`` attention weights inside the LM (training only).
+    ``head_init``: the linear head from the LM's hidden states to the item space starts
+    ``random`` (PyTorch's default, as before) or as the ``identity``, so that at the first step a
+    state scores items as the LM's residual stream carries them (HLLM reads that stream with no
+    head at all: an untrained random head scrambles it)."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     trainable: bool = True
@@ -110,6 +114,7 @@ class LLMRecommenderConfig(Settings):
     query_scale: float = 0.02
     dropout: float = 0.0
     attention_dropout: float = 0.0
+    head_init: Literal["random", "identity"] = "random"
 
     def validate(self) -> None:
         if self.interests < 1:

@@ -81,6 +81,9 @@ class LLMRecommender(nn.Module):
         self.indicator = nn.Parameter(torch.randn(1, self.hidden_size) * 0.02) if config.indicator else None
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.hidden_size, self.hidden_size)
+        if config.head_init == "identity":
+            nn.init.eye_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     @property
     def query_tokens(self) -> int:
