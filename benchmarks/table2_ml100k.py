@@ -54,6 +54,10 @@ SEARCHED = ["model.items.item_ids=true", "data.max_len=512", "model.llm.recent=3
 # 30 steps) is what validation, the best checkpoint and the test read. It peaks later: patience 5.
 AVERAGED = [*SEARCHED, "train.ema_decay=0.995", "train.epochs=30", "train.patience=5"]
 WITHOUT_LONG_HISTORY = ["model.lightweight.enabled=false", "model.llm.indicator=false"]
+# The head from the LLM's states to the item space starting as the identity (a random one scrambles
+# the residual stream HLLM scores directly; on MovieLens-latest-small, search stage ms-hllm-recipe,
+# HyMiRec reduced to HLLM's layout and loss learned far slower than HLLM with it).
+IDENTITY_HEAD = [*AVERAGED, "model.llm.head_init=identity"]
 # Trained here: (config, overrides) per variant.
 VARIANTS = {
     "patchrec text": ("patchrec", ["model.items.item_ids=false"]),
@@ -69,6 +73,7 @@ VARIANTS = {
     "hymirec text+ID tiled w/o long history": ("hymirec", [*SEARCHED, *WITHOUT_LONG_HISTORY]),
     "hymirec text+ID tiled EMA": ("hymirec", AVERAGED),
     "hymirec text+ID tiled EMA w/o long history": ("hymirec", [*AVERAGED, *WITHOUT_LONG_HISTORY]),
+    "hymirec text+ID tiled EMA identity head": ("hymirec", IDENTITY_HEAD),
 }
 # Trained now on every dataset but MovieLens-100K, whose rows of these come from EARLIER.
 BASELINES = {
@@ -89,10 +94,11 @@ EARLIER = {
 ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"],
         "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest", "hymirec text+ID tiled",
                     "hymirec text+ID tiled w/o long history", "hymirec text+ID tiled EMA",
-                    "hymirec text+ID tiled EMA w/o long history"]}
+                    "hymirec text+ID tiled EMA w/o long history", "hymirec text+ID tiled EMA identity head"]}
 OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec"], "SASRec": ["sasrec"], "HSTU": ["hstu"], "MoRec": ["morec text+ID"],
                       "HLLM": ["hllm text+ID"],
-                      "HyMiRec": ["hymirec text+ID tiled EMA", "hymirec text+ID tiled EMA w/o long history"]}
+                      "HyMiRec": ["hymirec text+ID tiled EMA", "hymirec text+ID tiled EMA w/o long history",
+                                  "hymirec text+ID tiled EMA identity head"]}
 
 
 def plan(dataset: str) -> tuple[dict, dict, dict]:
