@@ -74,6 +74,7 @@ VARIANTS = {
     "hymirec text+ID tiled EMA": ("hymirec", AVERAGED),
     "hymirec text+ID tiled EMA w/o long history": ("hymirec", [*AVERAGED, *WITHOUT_LONG_HISTORY]),
     "hymirec text+ID tiled EMA identity head": ("hymirec", IDENTITY_HEAD),
+    "hymirec text+ID tiled EMA identity head w/o long history": ("hymirec", [*IDENTITY_HEAD, *WITHOUT_LONG_HISTORY]),
 }
 # Trained now on every dataset but MovieLens-100K, whose rows of these come from EARLIER.
 BASELINES = {
@@ -94,11 +95,13 @@ EARLIER = {
 ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"],
         "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest", "hymirec text+ID tiled",
                     "hymirec text+ID tiled w/o long history", "hymirec text+ID tiled EMA",
-                    "hymirec text+ID tiled EMA w/o long history", "hymirec text+ID tiled EMA identity head"]}
+                    "hymirec text+ID tiled EMA w/o long history", "hymirec text+ID tiled EMA identity head",
+                    "hymirec text+ID tiled EMA identity head w/o long history"]}
 OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec"], "SASRec": ["sasrec"], "HSTU": ["hstu"], "MoRec": ["morec text+ID"],
                       "HLLM": ["hllm text+ID"],
                       "HyMiRec": ["hymirec text+ID tiled EMA", "hymirec text+ID tiled EMA w/o long history",
-                                  "hymirec text+ID tiled EMA identity head"]}
+                                  "hymirec text+ID tiled EMA identity head",
+                                  "hymirec text+ID tiled EMA identity head w/o long history"]}
 
 
 def plan(dataset: str) -> tuple[dict, dict, dict]:
