@@ -123,6 +123,17 @@ def plan(dataset: str) -> tuple[dict, dict, dict]:
              for n, (config, own) in trainable.items()}, {}, OTHER_DATASET_ROWS)
 
 
+def stored_results(path: Path) -> tuple[dict, dict[str, list[dict]]]:
+    """The results file ``path`` (empty when it does not exist) and its runs, each with its seed."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    runs = results.get("runs", {})
+    for results_of_variant in runs.values():
+        # Runs stored before each kept its seed came from calls with seeds 1, 2, ... in order.
+        for seed, r in enumerate(results_of_variant, 1):
+            r.setdefault("seed", seed)
+    return results, runs
+
+
 def chosen(variants: dict[str, dict]) -> str:
     """The variant with the best mean validation NDCG@10."""
     return max(variants, key=lambda v: variants[v]["valid_ndcg@10"]["mean"])
@@ -173,14 +184,12 @@ def main() -> int:
         args.out = str(Path(args.out) / args.dataset)
 
     path = RESULTS / f"{stem}.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    variants, runs = previous.get("variants", {}), previous.get("runs", {})
-    for results in runs.values():
-        # Runs stored before each kept its seed came from calls with seeds 1, 2, ... in order.
-        for seed, r in enumerate(results, 1):
-            r.setdefault("seed", seed)
-    stored = {(name, r["seed"]): r for name, results in runs.items() for r in results}
-    for name, results in run_variants(trainable, args, stored).items():
+    stored = {(name, r["seed"]): r for name, results in stored_results(path)[1].items() for r in results}
+    trained = run_variants(trainable, args, stored)
+    # Read again after training: another call may have written its variants meanwhile.
+    previous, runs = stored_results(path)
+    variants = previous.get("variants", {})
+    for name, results in trained.items():
         # This call's seeds replace theirs; a variant's other seeds, trained by another call, stay.
         kept = [r for r in runs.get(name, []) if r["seed"] not in args.seeds]
         runs[name] = sorted(kept + results, key=lambda r: r["seed"])
