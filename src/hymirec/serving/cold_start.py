@@ -133,7 +133,7 @@ class ItemAdder:
         this run cannot add items or the fields give none of its item text."""
         if self._text is None:  # loaded on first use: a server that never adds items never pays
             self._text = TextVectors(self.run)
-        return self._text.raw(fields).numpy()
+        return self._text.raw(fields).float().numpy()
 
     def codes(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The codes and scales ``grow`` will give the item of text-table row ``vector`` (the

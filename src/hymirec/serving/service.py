@@ -148,7 +148,7 @@ class RecommendationService:
             codes, scales = self.adder.codes(vector)
             while True:
                 stored = StoredItem(len(self.catalogue) + 1, raw_id, codes.tobytes(),
-                                    b"" if scales is None else scales.tobytes(), vector.astype(np.float32).tobytes(),
+                                    b"" if scales is None else scales.tobytes(), vector.tobytes(),
                                     fields)
                 try:
                     self.store.add_item(stored)
