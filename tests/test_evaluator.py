@@ -91,3 +91,51 @@ def test_metrics_from_ranks_known_values():
 def test_bad_input_errors(users, items, targets, match):
     with pytest.raises(ValueError, match=match):
         Evaluator().evaluate(users, items, np.array(targets), [np.array([], int)] * len(targets))
+
+
+def _chunked_case():
+    g = torch.Generator().manual_seed(0)
+    users, items = torch.randn(60, 3, 8, generator=g), torch.randn(501, 8, generator=g)
+    rng = np.random.default_rng(0)
+    targets = rng.integers(1, 501, 60)
+    hist = [rng.integers(1, 501, rng.integers(0, 40)) for _ in range(60)]
+    return users, items, targets, hist
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 500, 501])
+def test_item_chunks_give_the_one_product_ranks_and_lists(chunk):
+    users, items, targets, hist = _chunked_case()
+    items[11] = items[targets[0]]  # an exact tie with a target still counts against the model
+    whole, chunked = Evaluator(batch_size=16), Evaluator(batch_size=16, item_chunk=chunk)
+    assert np.array_equal(whole.evaluate(users, items, targets, hist).ranks,
+                          chunked.evaluate(users, items, targets, hist).ranks)
+    items[11] += 1e-3  # no ties left: the lists hold the same items in the same order
+    for merge in ("max", "round_robin"):
+        a = whole.top_k(users, items, hist, 20, keep=targets[:, None], merge=merge)
+        b = chunked.top_k(users, items, hist, 20, keep=targets[:, None], merge=merge)
+        assert np.array_equal(a.items, b.items) and np.array_equal(a.interests, b.interests)
+        # Products of other shapes may round the last bit differently.
+        assert np.allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+
+
+def test_a_chunk_never_holds_more_than_item_chunk_scores(monkeypatch):
+    users, items, targets, hist = _chunked_case()
+    widths = []
+    real = Evaluator._chunk_scores
+
+    def spy(self, u, vectors, lo):
+        scores = real(self, u, vectors, lo)
+        widths.append(scores.shape)
+        return scores
+
+    monkeypatch.setattr(Evaluator, "_chunk_scores", spy)
+    Evaluator(batch_size=16, item_chunk=50).evaluate(users, items, targets, hist)
+    assert max(w[0] for w in widths) == 16 and max(w[-1] for w in widths) == 50
+
+
+def test_bad_batch_or_chunk_sizes_are_refused():
+    with pytest.raises(ValueError, match="item_chunk"):
+        Evaluator(item_chunk=0)
+    from hymirec.evaluation.config import EvalConfig
+    with pytest.raises(ValueError, match="eval.batch_size and eval.item_chunk"):
+        EvalConfig(item_chunk=0)

@@ -15,16 +15,21 @@ class EvalConfig(Settings):
     item-vector export (``hymirec embed``) whose space measures intra-list diversity, so that
     every model is measured on the same ruler (null: the model's own item vectors). ``merge``: how
     several interests make the top-K lists that window recall, coverage and diversity read
-    (``max`` or ``round_robin``, ``Evaluator.top_k``); ranks and Recall/NDCG always use the max."""
+    (``max`` or ``round_robin``, ``Evaluator.top_k``); ranks and Recall/NDCG always use the max.
+    ``batch_size`` users are scored at a time against ``item_chunk`` items at a time: memory holds
+    ``batch_size x interests x item_chunk`` scores, whatever the catalogue's size."""
 
     ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS))
     mask_history: bool = True
     batch_size: int = 1024
+    item_chunk: int = 16384
     diversity_vectors: str | None = None
     merge: str = "max"
 
     def validate(self) -> None:
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"eval.ks must be positive cut-offs, got {self.ks}")
+        if self.batch_size < 1 or self.item_chunk < 1:
+            raise ValueError(f"eval.batch_size and eval.item_chunk must be >= 1, got {self.batch_size} and {self.item_chunk}")
         if self.merge not in MERGES:
             raise ValueError(f"eval.merge must be one of {MERGES}, got {self.merge!r}")

@@ -4,8 +4,8 @@ Models hand it vectors, not scores: one user vector ``[U, D]`` or several intere
 ``[U, K, D]`` per user, and candidate item vectors ``[n_items + 1, D]`` (row 0 = padding, never
 ranked). An item's score is the dot product with the user vector, or the maximum over interests
 (equivalent to ComiRec's pool-sort-dedup merge). Cosine models pass L2-normalised vectors.
-Scoring runs in user batches so that a catalogue of any size is never materialised for all users
-at once.
+Scoring runs in user batches and item chunks, so that memory does not grow with the number of users
+times the number of items (``Evaluator``).
 """
 
 from __future__ import annotations
@@ -39,52 +39,47 @@ class TopK:
     scores: np.ndarray
 
 
-def mask_seen(scores: torch.Tensor, history: list[np.ndarray]) -> None:
-    """Set ``scores[i, ..., item]`` to -inf for every item in ``history[i]`` (in place), for
-    ``[B, N+1]`` scores or every interest's ``[B, K, N+1]``."""
-    lens = [len(h) for h in history]
-    if sum(lens):
-        rows = torch.repeat_interleave(torch.arange(len(history)), torch.tensor(lens))
-        cols = torch.from_numpy(np.concatenate(history).astype(np.int64))
-        scores[rows, ..., cols] = -torch.inf
+class _Seen:
+    """One user batch's items to mask, as (row, item) pairs, cut to any chunk of item columns."""
 
+    def __init__(self, history: list[np.ndarray] | None) -> None:
+        lens = [len(h) for h in history] if history is not None else [0]
+        self.rows = torch.repeat_interleave(torch.arange(len(lens)), torch.tensor(lens)) if sum(lens) else None
+        self.items = torch.from_numpy(np.concatenate(history).astype(np.int64)) if self.rows is not None else None
 
-def target_ranks(
-    scores: torch.Tensor,
-    targets: torch.Tensor,
-    history: list[np.ndarray] | None,
-) -> torch.Tensor:
-    """Rank of each row's target among columns 1..N of ``scores`` ``[B, N+1]``.
-
-    ``history`` (one array of item ids per row) is masked out before ranking, except the target
-    itself should a user consume it again. ``scores`` is modified in place.
-    """
-    if torch.isnan(scores).any():
-        raise ValueError("scores contain NaN: the model produced invalid vectors")
-    rows = torch.arange(len(targets))
-    scores[:, 0] = -torch.inf
-    target_scores = scores[rows, targets].clone()
-    if history is not None:
-        mask_seen(scores, history)
-        # A target the user consumed before stays rankable; only *other* seen items are masked.
-        scores[rows, targets] = target_scores
-    return (scores >= target_scores.unsqueeze(1)).sum(dim=1)
+    def mask(self, scores: torch.Tensor, lo: int) -> None:
+        """Set ``scores[row, ..., item - lo]`` to -inf for the pairs whose item is one of the
+        chunk's columns ``lo .. lo + width - 1`` (in place; ``[b, width]`` or ``[b, K, width]``)."""
+        if self.rows is None:
+            return
+        inside = (self.items >= lo) & (self.items < lo + scores.shape[-1])
+        scores[self.rows[inside], ..., self.items[inside] - lo] = -torch.inf
 
 
 class Evaluator:
-    """Full-ranking evaluation with the user's history masked (or not, RecBole's convention)."""
+    """Full-ranking evaluation with the user's history masked (or not, RecBole's convention).
+
+    Users are scored ``batch_size`` at a time against ``item_chunk`` items at a time, so memory
+    holds ``batch_size x interests x item_chunk`` scores whatever the catalogue's size (never a
+    users x items matrix): a rank counts, chunk by chunk, the items scoring at least the
+    target's score, and a top-K list is a running top-K over the chunks. A catalogue within one
+    chunk is scored with one product per user batch."""
 
     def __init__(
         self,
         ks: tuple[int, ...] | list[int] = DEFAULT_KS,
         mask_history: bool = True,
         batch_size: int = 1024,
+        item_chunk: int = 16384,
     ) -> None:
         if not ks or any(k < 1 for k in ks):
             raise ValueError(f"ks must be positive cut-offs, got {ks!r}")
+        if batch_size < 1 or item_chunk < 1:
+            raise ValueError(f"batch_size and item_chunk must be >= 1, got {batch_size} and {item_chunk}")
         self.ks = tuple(ks)
         self.mask_history = mask_history
         self.batch_size = batch_size
+        self.item_chunk = item_chunk
 
     def _check(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor, histories: list[np.ndarray]) -> torch.Tensor:
         user_vectors = torch.as_tensor(user_vectors)
@@ -102,13 +97,44 @@ class Evaluator:
             raise ValueError("user or item vectors contain NaN or inf")
         return user_vectors
 
-    def _interest_scores(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor):
-        """``(lo, hi, scores [b, K, N+1])``: every interest's score of every item, per batch of users."""
-        items_t = item_vectors.T.float()
+    def _user_batches(self, user_vectors: torch.Tensor):
+        """``(lo, hi, users [b, K, D])`` in float32."""
         for lo in range(0, len(user_vectors), self.batch_size):
             hi = min(lo + self.batch_size, len(user_vectors))
-            # float32 even under a bf16 autocast, which would return its product in bf16.
-            yield lo, hi, (user_vectors[lo:hi].float() @ items_t).float()
+            yield lo, hi, user_vectors[lo:hi].float()
+
+    def _chunk_scores(self, users: torch.Tensor, item_vectors: torch.Tensor, lo: int) -> torch.Tensor:
+        """Every interest's score of items ``lo .. lo + item_chunk - 1``: ``[b, K, width]``, float32
+        even under a bf16 autocast (which would return the product in bf16); item 0 at -inf."""
+        chunk = item_vectors[lo: lo + self.item_chunk].float()
+        scores = (users @ chunk.T).float()
+        if torch.isnan(scores).any():
+            raise ValueError("scores contain NaN: the model produced invalid vectors")
+        if lo == 0:
+            scores[..., 0] = -torch.inf
+        return scores
+
+    def _ranks(self, users: torch.Tensor, item_vectors: torch.Tensor, targets: torch.Tensor, seen: _Seen) -> torch.Tensor:
+        """1 + the number of other items (not seen, not padding) scoring at least the target's
+        score, each item scored by its best interest (ComiRec's pool-sort-dedup merge). Two
+        passes over the chunks: the target's score is read from the same product that scores
+        the others (a separate dot product may round differently and break exact ties); the
+        chunk computed last in the first pass is reused by the second."""
+        rows = torch.arange(len(targets))
+        target_scores = torch.empty(len(targets))
+        kept = (-1, None)
+        for lo in (torch.unique(targets // self.item_chunk) * self.item_chunk).tolist():
+            kept = (lo, self._chunk_scores(users, item_vectors, lo).amax(dim=1))
+            inside = (targets >= lo) & (targets < lo + self.item_chunk)
+            target_scores[inside] = kept[1][rows[inside], targets[inside] - lo]
+        ranks = torch.ones(len(targets), dtype=torch.long)
+        for lo in range(0, len(item_vectors), self.item_chunk):
+            scores = kept[1] if kept[0] == lo else self._chunk_scores(users, item_vectors, lo).amax(dim=1)
+            seen.mask(scores, lo)
+            inside = (targets >= lo) & (targets < lo + scores.shape[1])
+            scores[rows[inside], targets[inside] - lo] = -torch.inf  # counted once, in the 1
+            ranks += (scores >= target_scores.unsqueeze(1)).sum(dim=1)
+        return ranks
 
     def evaluate(
         self,
@@ -117,7 +143,8 @@ class Evaluator:
         targets: np.ndarray | torch.Tensor,
         histories: list[np.ndarray],
     ) -> EvaluationResult:
-        """Rank every item for every user; ``histories[i]`` are the items user ``i`` has seen."""
+        """Rank every item for every user; ``histories[i]`` are the items user ``i`` has seen
+        (masked when ``mask_history``, except the target itself should a user consume it again)."""
         targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
         if len(targets) != len(user_vectors):
             raise ValueError(f"{len(user_vectors)} user vectors but {len(targets)} targets")
@@ -127,10 +154,9 @@ class Evaluator:
             raise ValueError(f"targets must be item ids in 1..{n_candidates - 1}")
         ranks = []
         with torch.no_grad():
-            for lo, hi, scores in self._interest_scores(user_vectors, item_vectors):
-                batch_hist = histories[lo:hi] if self.mask_history else None
-                # An item's score is its best interest's (ComiRec's pool-sort-dedup merge).
-                ranks.append(target_ranks(scores.amax(dim=1), targets[lo:hi], batch_hist))
+            for lo, hi, users in self._user_batches(user_vectors):
+                seen = _Seen(histories[lo:hi] if self.mask_history else None)
+                ranks.append(self._ranks(users, item_vectors, targets[lo:hi], seen))
         ranks_np = torch.cat(ranks).numpy() if ranks else np.zeros(0, np.int64)
         return EvaluationResult(metrics=metrics_from_ranks(ranks_np, self.ks), ranks=ranks_np)
 
@@ -150,7 +176,8 @@ class Evaluator:
         interest (what ``evaluate`` ranks by); ``round_robin`` takes each interest's best item in
         turn -- round r holds every interest's r-th best, strongest first -- skipping items already
         listed, so that every interest places items in the list (MIND/ComiRec-style retrieval of
-        k per interest, merged)."""
+        k per interest, merged). Equal scores may be listed in another order when the catalogue
+        spans several chunks."""
         if merge not in MERGES:
             raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
         user_vectors = self._check(user_vectors, item_vectors, histories)
@@ -158,33 +185,55 @@ class Evaluator:
             raise ValueError(f"k must be in 1..{item_vectors.shape[0] - 1}, got {k}")
         parts = []
         with torch.no_grad():
-            for lo, hi, scores in self._interest_scores(user_vectors, item_vectors):
-                scores[:, :, 0] = -torch.inf
-                if self.mask_history:
-                    seen = histories[lo:hi]
-                    if keep is not None:
-                        seen = [h[~np.isin(h, held)] for h, held in zip(seen, keep[lo:hi])]
-                    mask_seen(scores, seen)
-                parts.append(_round_robin(scores, k) if merge == "round_robin" else _best_interest(scores, k))
+            for lo, hi, users in self._user_batches(user_vectors):
+                seen = histories[lo:hi]
+                if keep is not None:
+                    seen = [h[~np.isin(h, held)] for h, held in zip(seen, keep[lo:hi])]
+                seen = _Seen(seen if self.mask_history else None)
+                if merge == "round_robin":
+                    parts.append(_round_robin(*self._running_top_k(users, item_vectors, seen, k, per_interest=True), k))
+                else:
+                    parts.append(tuple(t.numpy() for t in self._running_top_k(users, item_vectors, seen, k, False)))
         if not parts:
             empty = np.zeros((0, k), np.int64)
             return TopK(empty, empty, np.zeros((0, k), np.float32))
         return TopK(*(np.concatenate([part[i] for part in parts]) for i in range(3)))
 
+    def _running_top_k(
+        self, users: torch.Tensor, item_vectors: torch.Tensor, seen: _Seen, k: int, per_interest: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The k best items over every chunk: ``(items, interests, scores)``, each ``[b, k]`` by
+        the best interest's score, or ``[b, K, k]`` per interest (then ``interests`` holds each
+        row's interest index), best first."""
+        best = None
+        for lo in range(0, len(item_vectors), self.item_chunk):
+            scores = self._chunk_scores(users, item_vectors, lo)
+            seen.mask(scores, lo)
+            if per_interest:
+                values, items = scores.topk(min(k, scores.shape[-1]), dim=-1)
+                interests = torch.arange(scores.shape[1]).view(1, -1, 1).expand_as(items)
+            else:
+                top, interest = scores.max(dim=1)
+                values, items = top.topk(min(k, top.shape[-1]), dim=-1)
+                interests = interest.gather(1, items)
+            found = (items + lo, interests, values)
+            if best is not None:
+                merged = [torch.cat([b, f], dim=-1) for b, f in zip(best, found)]
+                values, order = merged[2].topk(min(k, merged[2].shape[-1]), dim=-1)
+                found = (merged[0].gather(-1, order), merged[1].gather(-1, order), values)
+            best = found
+        return best
 
-def _best_interest(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    best, interest = scores.max(dim=1)
-    values, items = best.topk(k, dim=1)
-    return items.numpy(), interest.gather(1, items).numpy(), values.numpy()
 
-
-def _round_robin(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    values, items = scores.topk(k, dim=2)  # [b, K, k]: each interest's k best
+def _round_robin(
+    items: torch.Tensor, interests: torch.Tensor, values: torch.Tensor, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One list from each interest's k best (``[b, K, k]``, best first), round-major."""
     order = values.argsort(dim=1, descending=True)  # within a round, the strongest interest first
     # Round-major: round r holds the interests' r-th best items, in ``order``.
-    rounds = [t.transpose(1, 2).flatten(1).numpy() for t in (items.gather(1, order), order, values.gather(1, order))]
-    out = [np.empty((len(scores), k), a.dtype) for a in rounds]
-    for row in range(len(scores)):
+    rounds = [t.gather(1, order).transpose(1, 2).flatten(1).numpy() for t in (items, interests, values)]
+    out = [np.empty((len(items), k), a.dtype) for a in rounds]
+    for row in range(len(items)):
         _, first = np.unique(rounds[0][row], return_index=True)
         keep = np.sort(first)[:k]  # each item where it first appears; K interests x k items hold >= k distinct
         for o, r in zip(out, rounds):
