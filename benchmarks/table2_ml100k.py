@@ -86,7 +86,7 @@ BASELINES = {
 }
 # Read from earlier benchmarks: table row -> (results file, its variants of that model).
 EARLIER = {
-    "GRU4Rec": ("baselines_ml100k.json", ["gru4rec"]),
+    "GRU4Rec": ("baselines_ml100k.json", ["gru4rec", "gru4rec EMA"]),
     "SASRec": ("baselines_ml100k.json", ["sasrec"]),
     "HSTU": ("baselines_ml100k.json", ["hstu"]),
     "MoRec": ("llm_baselines_ml100k.json", ["morec text", "morec text+ID"]),
