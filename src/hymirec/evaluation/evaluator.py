@@ -11,11 +11,15 @@ times the number of items (``Evaluator``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from hymirec.evaluation.metrics import DEFAULT_KS, metrics_from_ranks
+
+if TYPE_CHECKING:
+    from hymirec.evaluation.config import EvalConfig
 
 
 @dataclass
@@ -43,9 +47,11 @@ class _Seen:
     """One user batch's items to mask, as (row, item) pairs, cut to any chunk of item columns."""
 
     def __init__(self, history: list[np.ndarray] | None) -> None:
-        lens = [len(h) for h in history] if history is not None else [0]
-        self.rows = torch.repeat_interleave(torch.arange(len(lens)), torch.tensor(lens)) if sum(lens) else None
-        self.items = torch.from_numpy(np.concatenate(history).astype(np.int64)) if self.rows is not None else None
+        self.rows = self.items = None
+        if history is not None and sum(len(h) for h in history):
+            lens = torch.tensor([len(h) for h in history])
+            self.rows = torch.repeat_interleave(torch.arange(len(history)), lens)
+            self.items = torch.from_numpy(np.concatenate(history).astype(np.int64))
 
     def mask(self, scores: torch.Tensor, lo: int) -> None:
         """Set ``scores[row, ..., item - lo]`` to -inf for the pairs whose item is one of the
@@ -81,7 +87,17 @@ class Evaluator:
         self.batch_size = batch_size
         self.item_chunk = item_chunk
 
-    def _check(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor, histories: list[np.ndarray]) -> torch.Tensor:
+    @classmethod
+    def from_config(cls, config: EvalConfig, mask_history: bool | None = None) -> Evaluator:
+        """The evaluator of an experiment's ``eval`` settings; ``mask_history`` overrides the
+        configured masking (the test split is ranked both ways)."""
+        masked = config.mask_history if mask_history is None else mask_history
+        return cls(config.ks, masked, config.batch_size, config.item_chunk)
+
+    def _check(
+        self, user_vectors: torch.Tensor, item_vectors: torch.Tensor, histories: list[np.ndarray]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([U, K, D] user vectors, float32 item vectors)`` once their shapes and values are valid."""
         user_vectors = torch.as_tensor(user_vectors)
         if user_vectors.dim() == 2:
             user_vectors = user_vectors.unsqueeze(1)
@@ -95,7 +111,8 @@ class Evaluator:
             )
         if not torch.isfinite(item_vectors).all() or not torch.isfinite(user_vectors).all():
             raise ValueError("user or item vectors contain NaN or inf")
-        return user_vectors
+        # float32 once per call: the chunks are scored per user batch.
+        return user_vectors, item_vectors.float()
 
     def _user_batches(self, user_vectors: torch.Tensor):
         """``(lo, hi, users [b, K, D])`` in float32."""
@@ -106,8 +123,7 @@ class Evaluator:
     def _chunk_scores(self, users: torch.Tensor, item_vectors: torch.Tensor, lo: int) -> torch.Tensor:
         """Every interest's score of items ``lo .. lo + item_chunk - 1``: ``[b, K, width]``, float32
         even under a bf16 autocast (which would return the product in bf16); item 0 at -inf."""
-        chunk = item_vectors[lo: lo + self.item_chunk].float()
-        scores = (users @ chunk.T).float()
+        scores = (users @ item_vectors[lo: lo + self.item_chunk].T).float()
         if torch.isnan(scores).any():
             raise ValueError("scores contain NaN: the model produced invalid vectors")
         if lo == 0:
@@ -148,7 +164,7 @@ class Evaluator:
         targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
         if len(targets) != len(user_vectors):
             raise ValueError(f"{len(user_vectors)} user vectors but {len(targets)} targets")
-        user_vectors = self._check(user_vectors, item_vectors, histories)
+        user_vectors, item_vectors = self._check(user_vectors, item_vectors, histories)
         n_users, n_candidates = len(user_vectors), item_vectors.shape[0]
         if n_users and (targets.min() < 1 or targets.max() >= n_candidates):
             raise ValueError(f"targets must be item ids in 1..{n_candidates - 1}")
@@ -180,16 +196,16 @@ class Evaluator:
         spans several chunks."""
         if merge not in MERGES:
             raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
-        user_vectors = self._check(user_vectors, item_vectors, histories)
+        user_vectors, item_vectors = self._check(user_vectors, item_vectors, histories)
         if not 1 <= k < item_vectors.shape[0]:
             raise ValueError(f"k must be in 1..{item_vectors.shape[0] - 1}, got {k}")
         parts = []
         with torch.no_grad():
             for lo, hi, users in self._user_batches(user_vectors):
-                seen = histories[lo:hi]
-                if keep is not None:
+                seen = histories[lo:hi] if self.mask_history else None
+                if seen is not None and keep is not None:
                     seen = [h[~np.isin(h, held)] for h, held in zip(seen, keep[lo:hi])]
-                seen = _Seen(seen if self.mask_history else None)
+                seen = _Seen(seen)
                 if merge == "round_robin":
                     parts.append(_round_robin(*self._running_top_k(users, item_vectors, seen, k, per_interest=True), k))
                 else:

@@ -106,16 +106,16 @@ def evaluate_splits(
     diversity always, window recall for a test window, cold-start recall and NDCG over the users
     whose target is a cold item. The catalogue and the test users are encoded once for all."""
     items = embed_catalogue(model, cosine)
-    valid = Evaluator(config.ks, config.mask_history, config.batch_size, config.item_chunk)
+    valid = Evaluator.from_config(config)
     out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, cosine, items).metrics}
     test = split.examples("test")
     histories = [test.history(i)[0] for i in range(len(test))]
     users = encode_users(model, test, max_len, cosine=cosine)
-    masked = Evaluator(config.ks, True, config.batch_size, config.item_chunk)
+    masked = Evaluator.from_config(config, mask_history=True)
     ranked = masked.evaluate(users, items, test.targets, histories)
     out["test_masked"] = ranked.metrics
-    out["test_unmasked"] = Evaluator(config.ks, False, config.batch_size, config.item_chunk).evaluate(users, items, test.targets,
-                                                                                  histories).metrics
+    unmasked = Evaluator.from_config(config, mask_history=False)
+    out["test_unmasked"] = unmasked.evaluate(users, items, test.targets, histories).metrics
     top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=test.windows,
                        merge=config.merge)
     reference = items if config.diversity_vectors is None else exported_vectors(config.diversity_vectors,

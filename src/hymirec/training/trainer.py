@@ -131,8 +131,7 @@ class Trainer:
         )
         self.sequences = split.train_sequences()
         self.windows = training_windows(self.sequences, config.data.max_len)
-        self.evaluator = Evaluator(config.eval.ks, config.eval.mask_history, config.eval.batch_size,
-                                   config.eval.item_chunk)
+        self.evaluator = Evaluator.from_config(config.eval)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
         self.state = {"epoch": 0, "step": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
