@@ -105,7 +105,7 @@ class Evaluator:
             raise ValueError(f"user vectors must be [U, D] or [U, K, D], got {tuple(user_vectors.shape)}")
         if len(histories) != len(user_vectors):
             raise ValueError(f"{len(user_vectors)} user vectors but {len(histories)} histories")
-        if user_vectors.shape[-1] != item_vectors.shape[-1]:
+        if len(user_vectors) and user_vectors.shape[-1] != item_vectors.shape[-1]:
             raise ValueError(
                 f"user vectors have dimension {user_vectors.shape[-1]}, items {item_vectors.shape[-1]}"
             )

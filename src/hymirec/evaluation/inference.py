@@ -4,6 +4,11 @@ Every model is evaluated through these functions: users are encoded from the las
 items of their history (``[U, K, D]``), the whole catalogue is embedded once per evaluation in
 chunks of ``model.item_batch_size`` ids (with a progress bar when that takes several chunks), and
 the evaluator ranks every item. Vectors are L2-normalised when the run scores by cosine.
+
+Under ``torchrun`` (a ``World`` of several processes) each rank encodes its share of the users,
+in whole user batches and evaluator batches, and of the catalogue's chunks; per-user results
+(ranks, top-K lists) and item vectors are gathered, so every rank holds the metrics one process
+computes, exactly: the same batches meet the same kernels.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -20,10 +26,13 @@ from hymirec.data.batching import pad_right
 from hymirec.data.split import ChronologicalSplit, EvalExamples
 from hymirec.encoders.export import exported_vectors
 from hymirec.evaluation.config import EvalConfig
-from hymirec.evaluation.evaluator import EvaluationResult, Evaluator
+from hymirec.evaluation.evaluator import EvaluationResult, Evaluator, TopK
 from hymirec.evaluation.lists import interest_coverage, intra_list_diversity, window_recall
 from hymirec.evaluation.metrics import metrics_from_ranks
 from hymirec.models.base import SequentialRecommender
+from hymirec.distributed import WORLD_OF_ONE, World, shard_unit
+
+USER_BATCH = 256  # users encoded per forward pass
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -49,15 +58,18 @@ def encode_users(
     model: SequentialRecommender,
     examples: EvalExamples,
     max_len: int,
-    batch_size: int = 256,
+    batch_size: int = USER_BATCH,
     cosine: bool = True,
+    span: range | None = None,
 ) -> torch.Tensor:
-    """``[U, K, D]`` user vectors from the last ``max_len`` items of each example's history."""
+    """``[U, K, D]`` user vectors from the last ``max_len`` items of each example's history (of
+    the examples in ``span``, all by default), ``batch_size`` examples per forward pass."""
     device = _device(model)
+    span = range(len(examples)) if span is None else span
     out = []
     with _evaluating(model):
-        for lo in range(0, len(examples), batch_size):
-            hist = [examples.history(i) for i in range(lo, min(lo + batch_size, len(examples)))]
+        for lo in range(span.start, span.stop, batch_size):
+            hist = [examples.history(i) for i in range(lo, min(lo + batch_size, span.stop))]
             lengths = torch.tensor([min(len(h[0]), max_len) for h in hist])
             if (lengths == 0).any():
                 raise ValueError("an evaluation example has an empty history")
@@ -69,15 +81,41 @@ def encode_users(
 
 
 @torch.no_grad()
-def embed_catalogue(model: SequentialRecommender, cosine: bool = True, progress: bool = True) -> torch.Tensor:
+def embed_catalogue(
+    model: SequentialRecommender, cosine: bool = True, progress: bool = True, world: World = WORLD_OF_ONE
+) -> torch.Tensor:
     """``[n_items + 1, D]`` vectors of every item (row 0: padding), in chunks of
-    ``model.item_batch_size`` ids."""
+    ``model.item_batch_size`` ids; across ``world``'s ranks, each embeds its share of the chunks
+    and every rank gets them all."""
     ids = torch.arange(model.n_items + 1, device=_device(model))
     chunks = ids.split(model.item_batch_size)
-    bar = tqdm(chunks, desc="embedding items", unit="chunk", leave=False, disable=not progress or len(chunks) < 2)
+    span = world.share(len(chunks))
+    mine = chunks[span.start: span.stop]
+    bar = tqdm(mine, desc="embedding items", unit="chunk", leave=False, disable=not progress or len(mine) < 2)
     with _evaluating(model):
-        vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar])
+        # A rank without a chunk embeds one item for the vectors' width and keeps none.
+        vectors = torch.cat([model.embed_items(chunk).float().cpu() for chunk in bar]) if mine else \
+            model.embed_items(ids[:1]).float().cpu()[:0]
+    vectors = world.gather_shares(vectors, len(ids))
     return F.normalize(vectors, dim=-1) if cosine else vectors
+
+
+def _user_batch(evaluator: Evaluator) -> int:
+    """Users encoded per forward pass: ``USER_BATCH``, or the evaluator's batch when smaller."""
+    return min(USER_BATCH, evaluator.batch_size)
+
+
+def _users_share(world: World, examples: EvalExamples, evaluator: Evaluator) -> range:
+    """This rank's users: whole encoding batches and evaluator batches, so each user is encoded
+    and scored in the batch it has in one process."""
+    return world.share(len(examples), shard_unit(_user_batch(evaluator), evaluator.batch_size))
+
+
+def _gathered(world: World, n: int, *arrays: np.ndarray) -> list[np.ndarray]:
+    """Per-user arrays of every rank's share, whole and in order."""
+    if not world.distributed:
+        return list(arrays)
+    return [world.gather_shares(torch.from_numpy(a), n).numpy() for a in arrays]
 
 
 def evaluate_model(
@@ -87,37 +125,57 @@ def evaluate_model(
     max_len: int,
     cosine: bool = True,
     items: torch.Tensor | None = None,
+    world: World = WORLD_OF_ONE,
 ) -> EvaluationResult:
     """Score every item for every example with ``model`` and rank the targets (by cosine when
     ``cosine``, else by dot product: the similarity the model was trained with). ``items``:
-    the catalogue's vectors when already embedded."""
-    histories = [examples.history(i)[0] for i in range(len(examples))]
-    users = encode_users(model, examples, max_len, cosine=cosine)
+    the catalogue's vectors when already embedded. Across ``world``'s ranks, each ranks its share
+    of the users and every rank gets every rank and the metrics."""
     if items is None:
-        items = embed_catalogue(model, cosine)
-    return evaluator.evaluate(users, items, examples.targets, histories)
+        items = embed_catalogue(model, cosine, world=world)
+    span = _users_share(world, examples, evaluator)
+    histories = [examples.history(i)[0] for i in span]
+    users = encode_users(model, examples, max_len, _user_batch(evaluator), cosine, span)
+    result = evaluator.evaluate(users, items, examples.targets[span.start: span.stop], histories)
+    if not world.distributed:
+        return result
+    (ranks,) = _gathered(world, len(examples), result.ranks)
+    return EvaluationResult(metrics_from_ranks(ranks, evaluator.ks), ranks)
 
 
 def evaluate_splits(
-    model: SequentialRecommender, split: ChronologicalSplit, config: EvalConfig, max_len: int, cosine: bool
+    model: SequentialRecommender,
+    split: ChronologicalSplit,
+    config: EvalConfig,
+    max_len: int,
+    cosine: bool,
+    world: World = WORLD_OF_ONE,
 ) -> dict[str, Any]:
     """Validation (configured masking) and test metrics under both history conventions, and the
     test top-10 lists' measures (``hymirec.evaluation.lists``): interest coverage and intra-list
     diversity always, window recall for a test window, cold-start recall and NDCG over the users
-    whose target is a cold item. The catalogue and the test users are encoded once for all."""
-    items = embed_catalogue(model, cosine)
+    whose target is a cold item. The catalogue and the test users are encoded once for all (each
+    rank its share, under ``world``)."""
+    items = embed_catalogue(model, cosine, world=world)
     valid = Evaluator.from_config(config)
-    out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, cosine, items).metrics}
+    out = {"valid": evaluate_model(model, split.examples("valid"), valid, max_len, cosine, items, world).metrics}
     test = split.examples("test")
-    histories = [test.history(i)[0] for i in range(len(test))]
-    users = encode_users(model, test, max_len, cosine=cosine)
     masked = Evaluator.from_config(config, mask_history=True)
-    ranked = masked.evaluate(users, items, test.targets, histories)
-    out["test_masked"] = ranked.metrics
     unmasked = Evaluator.from_config(config, mask_history=False)
-    out["test_unmasked"] = unmasked.evaluate(users, items, test.targets, histories).metrics
-    top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=test.windows,
+    span = _users_share(world, test, masked)
+    histories = [test.history(i)[0] for i in span]
+    users = encode_users(model, test, max_len, _user_batch(masked), cosine, span)
+    targets = test.targets[span.start: span.stop]
+    windows = None if test.windows is None else test.windows[span.start: span.stop]
+    top = masked.top_k(users, items, histories, min(max(10, *config.ks), split.n_items), keep=windows,
                        merge=config.merge)
+    masked_ranks, unmasked_ranks, *lists = _gathered(
+        world, len(test), masked.evaluate(users, items, targets, histories).ranks,
+        unmasked.evaluate(users, items, targets, histories).ranks, top.items, top.interests, top.scores)
+    ranked = EvaluationResult(metrics_from_ranks(masked_ranks, config.ks), masked_ranks)
+    top = TopK(*lists)
+    out["test_masked"] = ranked.metrics
+    out["test_unmasked"] = metrics_from_ranks(unmasked_ranks, config.ks)
     reference = items if config.diversity_vectors is None else exported_vectors(config.diversity_vectors,
                                                                                  split.dataset)
     out["test_lists"] = {"coverage@10": interest_coverage(top.interests[:, :10]),

@@ -20,6 +20,7 @@ import torch
 
 from hymirec.config import ConfigError
 from hymirec.data.split import ChronologicalSplit
+from hymirec.distributed import join_world, rank_device
 from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
 from hymirec.models.base import SequentialRecommender
@@ -74,7 +75,7 @@ class RestoredRun:
             raise RunError(f"{run_dir}: its settings do not load in this hymirec (a run of another version?): "
                            f"{exc}") from exc
         split = load_split(config)
-        target = resolve_device(device or config.train.device)
+        target = rank_device(resolve_device(device or config.train.device))
         try:
             model = _restore_model(run_dir, config, split)
         except CheckpointError as exc:
@@ -132,8 +133,9 @@ def _restore_model(run_dir: Path, config: ExperimentConfig, split: Chronological
 def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, dict]:
     """Re-evaluate the best checkpoint of a finished run (overrides may change ``eval.*``)."""
     run = RestoredRun.load(run_dir, overrides)
+    world = join_world(run.config.train.backend, run.device)  # under torchrun: users split over ranks
     with run.autocast():
-        results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.cosine)
+        results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.cosine, world)
     return run.config, results
 
 
@@ -148,7 +150,11 @@ def export_run_embeddings(run_dir: str | Path, progress: bool = True) -> tuple[P
     if path.is_file():
         return path, True
     run = RestoredRun.load(run_dir)
+    world = join_world(run.config.train.backend, run.device)  # under torchrun: the catalogue split over ranks
     with run.autocast():
-        vectors = embed_catalogue(run.model, cosine=False, progress=progress)
+        vectors = embed_catalogue(run.model, cosine=False, progress=progress, world=world)
     source["model"] = config.model_name
-    return write_embeddings(path, vectors, run.split.dataset, source), False
+    if world.main:
+        write_embeddings(path, vectors, run.split.dataset, source)
+    world.barrier()  # the file is there for every rank
+    return path, False

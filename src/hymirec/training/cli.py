@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hymirec.distributed import launched_rank
 from hymirec.evaluation.report import metrics_table
 
 RESULT_ROWS = {"valid": "valid", "test_masked": "test (history masked)", "test_unmasked": "test (unmasked)"}
@@ -30,8 +31,9 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f"out_dir={args.out}")
     config = load_experiment(args.config, overrides)
     results = run_experiment(config, resume=args.resume, overwrite=args.overwrite)
-    _print_results(config.name, results, config.eval.ks)
-    print(f"\nrun folder: {config.run_dir}")
+    if launched_rank() == 0:  # under torchrun every rank holds the results; one prints them
+        _print_results(config.name, results, config.eval.ks)
+        print(f"\nrun folder: {config.run_dir}")
     return 0
 
 
@@ -39,7 +41,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from hymirec.runs.restored import evaluate_run
 
     config, results = evaluate_run(args.run, args.set)
-    _print_results(config.name, results, config.eval.ks)
+    if launched_rank() == 0:
+        _print_results(config.name, results, config.eval.ks)
     return 0
 
 

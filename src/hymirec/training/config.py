@@ -80,6 +80,11 @@ class TrainConfig(Settings):
     it up linearly from 0 first. Every model trains every training position once per epoch, so
     epochs (and the patience counted in them) are the same training signal for every model.
 
+    ``backend`` / ``gather_negatives``: under ``torchrun`` (``hymirec.distributed``), the
+    process group's backend (``auto``: NCCL on CUDA, gloo on the CPU) and whether in-batch and
+    batch-shared sampled negatives are gathered from every rank, with their gradients (the global
+    batch's negatives, as one process has them), or stay each rank's own.
+
     ``ema_decay``: when > 0, validation (and so the best-epoch pick), the best checkpoint and the
     test read an exponential moving average of the trainable weights, updated after every
     optimizer step with this decay (0.99 averages over about the last 100 steps); 0 reads the
@@ -106,6 +111,8 @@ class TrainConfig(Settings):
     schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = 0
     ema_decay: float = 0.0
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    gather_negatives: bool = True
 
     def validate(self) -> None:
         if self.warmup_steps < 0:

@@ -13,7 +13,7 @@ from hymirec.data.split import ChronologicalSplit
 from hymirec.models import ModelInputs, build_model
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.config import ExperimentConfig
-from hymirec.training.trainer import EpochCallback, Trainer
+from hymirec.training.trainer import EpochCallback, Trainer, join_training_world
 
 
 def load_split(config: ExperimentConfig) -> ChronologicalSplit:
@@ -38,8 +38,10 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Train and evaluate; results are also written to the run folder."""
     run_dir = config.run_dir
-    if overwrite and run_dir.exists():
+    world, _ = join_training_world(config)
+    if overwrite and run_dir.exists() and world.main:
         shutil.rmtree(run_dir)
+    world.barrier()  # no rank looks at the folder before it is gone
     split = load_split(config)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)

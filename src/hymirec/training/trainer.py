@@ -13,6 +13,14 @@ and the test read an exponential moving average of the weights (``training/avera
 the last checkpoint carries beside the trained weights. ``train.init_from`` starts a run from another run's best
 weights (the second stage of a two-stage model). A model with nothing to train (MostPop) is
 evaluated as it is built.
+
+Under ``torchrun`` the run is data-parallel (``hymirec.distributed``): every rank draws the same
+batch order and trains its contiguous share of each global batch (``train.batch_size`` is the
+global batch), ``DistributedDataParallel`` averages the gradients, and each rank's loss is weighted
+by its share of the batch's positions, so an optimizer step follows the gradient one process
+computes on the whole batch. Dropout and negative sampling draw from per-rank streams seeded by
+(seed, epoch, rank), which is what lets a run resume under another world size. Evaluation is
+sharded and exact; rank 0 writes every file.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -28,10 +37,13 @@ from typing import Any
 
 import torch
 import yaml
+from torch import nn
 from tqdm.auto import tqdm
 
 from hymirec.data.batching import pad_right, training_windows
+from hymirec.config import ConfigError
 from hymirec.data.split import ChronologicalSplit
+from hymirec.distributed import World, join_world, launched_processes, rank_device
 from hymirec.evaluation.evaluator import Evaluator
 from hymirec.evaluation.inference import evaluate_model, evaluate_splits
 from hymirec.io import write_text_atomic
@@ -57,7 +69,8 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 AVERAGE = "average"  # the checkpoint prefix of the weight average's tensors
 # Settings that may differ between a killed run and its resumption.
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience"), ("train", "device")}
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience"), ("train", "device"),
+                     ("train", "backend")}
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -93,6 +106,32 @@ def config_diff(a: dict, b: dict, prefix: tuple = (), defaults: dict | None = No
     return diffs
 
 
+class _TrainingStep(nn.Module):
+    """A model and its loss as one module whose forward is a training step: what
+    ``DistributedDataParallel`` wraps, since it averages gradients through hooks on forward."""
+
+    def __init__(self, model: SequentialRecommender, loss: nn.Module) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, items, times, targets, generator) -> tuple[torch.Tensor, int]:
+        return self.model.training_loss(items, times, targets, self.loss, generator)
+
+
+def join_training_world(config: ExperimentConfig) -> tuple[World, torch.device]:
+    """The run's process group and this process's device; settings that cannot work under the
+    launched world are refused first (before any training)."""
+    tc = config.train
+    processes = launched_processes()
+    if tc.batch_size % processes:
+        raise ConfigError(
+            f"train.batch_size {tc.batch_size} is the global batch and must split evenly over the "
+            f"{processes} processes torchrun started; use a multiple of {processes}"
+        )
+    device = rank_device(resolve_device(tc.device))
+    return join_world(tc.backend, device), device
+
+
 class Trainer:
     """Trains ``model`` on ``split`` as ``config`` says, writing everything under ``run_dir``."""
 
@@ -109,9 +148,11 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = callbacks or []
         tc = config.train
-        self.device = resolve_device(tc.device)
+        self.world, self.device = join_training_world(config)
         self.model = model.to(self.device)
         self.loss = build_loss(tc.loss, split.n_items).to(self.device)
+        if tc.gather_negatives:
+            self.loss.world = self.world
         if tc.init_from:
             init_from(self.model, tc.init_from, tc.init_modules)
         groups = configure_parameters(self._modules(), tc)
@@ -125,10 +166,17 @@ class Trainer:
         self.frozen_fingerprint = fingerprint(self._modules(), self.frozen) if self.frozen else None
         self.cosine = scores_are_cosine(config, model)
         self.generator = torch.Generator().manual_seed(tc.seed)
-        # Negatives are drawn where the vectors live; on the CPU from the same stream as the order.
-        self.sample_generator = (
-            self.generator if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(tc.seed)
-        )
+        # Negatives are drawn where the vectors live; in one CPU process from the same stream as
+        # the order, under torchrun from each rank's own (the order stream is every rank's).
+        separate = self.device.type != "cpu" or self.world.distributed
+        self.sample_generator = torch.Generator(self.device).manual_seed(tc.seed) if separate else self.generator
+        self.step = _TrainingStep(self.model, self.loss)
+        if self.world.distributed and self.optimizer is not None:
+            # Unused parameters are looked for: some steps leave a branch out (HyMiRec's long
+            # history for windows that start at 0).
+            self.step = nn.parallel.DistributedDataParallel(
+                self.step, device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
         self.sequences = split.train_sequences()
         self.windows = training_windows(self.sequences, config.data.max_len)
         self.evaluator = Evaluator.from_config(config.eval)
@@ -155,7 +203,8 @@ class Trainer:
             # Under a prefix no module has, so loading the trained weights passes over it.
             weights.update({f"{AVERAGE}.{k}": v for k, v in self.average.state().items()})
         state = {**state, "frozen_fingerprint": self.frozen_fingerprint}
-        save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
+        if self.world.main:
+            save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
 
     def _save(self) -> None:
         state = {**self.state, "history": self.history, "config": dump_experiment(self.config)}
@@ -213,12 +262,37 @@ class Trainer:
             phases = torch.randint(0, max_len, (len(self.sequences),), generator=self.generator).numpy()
             self.windows = training_windows(self.sequences, max_len, phases)
 
+    def _reseed(self, epoch: int) -> None:
+        """Under torchrun, this rank's dropout and negative-sampling streams for ``epoch``: drawn
+        from (seed, epoch, rank) alone, so a run resumed under another world size draws what an
+        uninterrupted run of that size draws."""
+        if self.world.distributed:
+            seed = (self.config.train.seed * 1_000_003 + epoch) * 1009 + self.world.rank
+            torch.manual_seed(seed)
+            self.sample_generator.manual_seed(seed + 1)
+
     def _batches(self):
+        """``(items, times, targets, weighted)``: this rank's share of each global batch (all of
+        it in one process). A rank left without a row of a short last batch trains a copy of its
+        first row with no weight, since every rank must take part in every step."""
         order = torch.randperm(len(self.windows), generator=self.generator).tolist()
         bs = self.config.train.batch_size
         for lo in range(0, len(order), bs):
-            chunk = [self.windows[i] for i in order[lo : lo + bs]]
-            yield tuple(pad_right([w[k] for w in chunk]).to(self.device) for k in range(3))
+            batch = order[lo : lo + bs]
+            share = self.world.share(len(batch))
+            rows = batch[share.start: share.stop] or batch[:1]
+            chunk = [self.windows[i] for i in rows]
+            yield *(pad_right([w[k] for w in chunk]).to(self.device) for k in range(3)), bool(share)
+
+    def _global_loss(self, loss: torch.Tensor, n: int) -> tuple[torch.Tensor, float, int]:
+        """``(what to backpropagate, the batch's mean loss, its positions)``. Under torchrun each
+        rank's mean is weighted by its share of the global batch's positions times the world size:
+        ``DistributedDataParallel`` divides the summed gradients by the world size, which leaves
+        the gradient of the global batch's mean loss."""
+        if not self.world.distributed:
+            return loss, loss.item(), n
+        positions, total = self.world.all_sum(torch.tensor([n, loss.item() * n])).tolist()
+        return loss * (n * self.world.size / positions), total / positions, int(positions)
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -228,13 +302,16 @@ class Trainer:
         n_batches = -(-len(self.windows) // tc.batch_size)
         # The schedule's length: with window_phase random an epoch's row count moves a little.
         total_steps = tc.epochs * -(-n_batches // tc.grad_accumulation)
-        bar = tqdm(self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not tc.progress)
+        self._reseed(epoch)
+        bar = tqdm(self._batches(), total=n_batches, desc=f"epoch {epoch}", leave=False,
+                   disable=not tc.progress or not self.world.main)
         self.optimizer.zero_grad(set_to_none=True)
-        for step, (items, times, targets) in enumerate(bar, start=1):
+        for step, (items, times, targets, weighted) in enumerate(bar, start=1):
             with self.autocast():
-                loss, n = self.model.training_loss(items, times, targets, self.loss, self.sample_generator)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}: loss became {loss.item()}; lower train.lr")
+                loss, n = self.step(items, times, targets, self.sample_generator)
+            loss, value, n = self._global_loss(loss, n if weighted else 0)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"epoch {epoch}: loss became {value}; lower train.lr")
             (loss / tc.grad_accumulation).backward()
             if step % tc.grad_accumulation == 0 or step == n_batches:
                 if tc.grad_clip:
@@ -247,9 +324,9 @@ class Trainer:
                     self.average.update()
                 self.state["step"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
-            total += loss.item() * n
+            total += value * n
             positions += n
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - start
         return {"loss": total / max(positions, 1), "train_seconds": seconds, "positions_per_s": positions / seconds}
 
@@ -262,7 +339,8 @@ class Trainer:
             raise CheckpointError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or --overwrite to start over"
             )
-        write_run_config(self.run_dir, self.config)
+        if self.world.main:
+            write_run_config(self.run_dir, self.config)
         tc = self.config.train
         if self.optimizer is None:
             # Nothing to train (MostPop): the model as built is the best one.
@@ -273,9 +351,8 @@ class Trainer:
             record = {"epoch": epoch, **self._train_epoch(epoch)}
             with self.evaluated_weights():
                 with self.autocast():
-                    valid = evaluate_model(
-                        self.model, self.valid, self.evaluator, self.config.data.max_len, self.cosine
-                    )
+                    valid = evaluate_model(self.model, self.valid, self.evaluator, self.config.data.max_len,
+                                           self.cosine, world=self.world)
                 record["valid"] = valid.metrics
                 score = valid.metrics[tc.selection_metric]
                 improved = score > self.state["best_score"]
@@ -297,16 +374,17 @@ class Trainer:
         return self.finish()
 
     def _write_history(self) -> None:
-        lines = "".join(json.dumps(r) + "\n" for r in self.history)
-        write_text_atomic(self.run_dir / "metrics.jsonl", lines)
+        if self.world.main:
+            lines = "".join(json.dumps(r) + "\n" for r in self.history)
+            write_text_atomic(self.run_dir / "metrics.jsonl", lines)
 
     def finish(self) -> dict[str, Any]:
         """Load the best checkpoint, evaluate on test (history masked and unmasked), write results."""
+        self.world.barrier()  # rank 0's best checkpoint is on disk
         self.load_best()
         with self.autocast():
-            results = evaluate_splits(
-                self.model, self.split, self.config.eval, self.config.data.max_len, self.cosine
-            )
+            results = evaluate_splits(self.model, self.split, self.config.eval, self.config.data.max_len,
+                                      self.cosine, self.world)
         train_seconds = sum(r["train_seconds"] for r in self.history)
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)
         results.update(
@@ -320,6 +398,10 @@ class Trainer:
         )
         if self.device.type == "cuda":
             results["peak_gpu_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self.world.distributed:
+            results["world_size"] = self.world.size
+        if not self.world.main:
+            return results
         write_results(self.run_dir, results)
         if self.history:
             plot_training_curves(self.history, self.run_dir / "training_curves.png", self.config.train.selection_metric)

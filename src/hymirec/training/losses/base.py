@@ -13,6 +13,11 @@ Item vectors come from the model (``embed_items``, called once per batch with ev
 needs), so a text model encodes only the items a batch touches. ``false_negative_threshold``
 masks negatives whose cosine to the position's positive exceeds it (HLLM's ``nce_thres``, 0.99
 there): near-duplicate items, common when items are text, are not pushed apart.
+
+Under ``torchrun`` a loss whose negatives are shared by the batch (in-batch positives, a shared
+uniform draw) gathers them from every rank with their gradients (``across_ranks``; the trainer
+sets ``world`` when ``train.gather_negatives``), so each rank's positions meet the global batch's
+negatives, as in one process.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hymirec.config import Settings
+from hymirec.distributed import WORLD_OF_ONE, World
 
 
 @dataclass
@@ -80,6 +86,7 @@ class NextItemLoss(nn.Module):
         super().__init__()
         self.config = config
         self.n_items = n_items
+        self.world: World = WORLD_OF_ONE
         log_scale = torch.tensor(math.log(1.0 / config.temperature))
         if config.learnable_temperature:
             self.log_scale = nn.Parameter(log_scale)
@@ -90,6 +97,11 @@ class NextItemLoss(nn.Module):
     def scale(self) -> torch.Tensor:
         """The current logit scale ``1 / temperature`` (at most ``max_scale``)."""
         return self.log_scale.exp().clamp(max=self.config.max_scale)
+
+    def across_ranks(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``rows`` in rank order (this rank's alone outside torchrun); float rows
+        keep their gradient, which flows back to the rank that made them."""
+        return self.world.gather_rows(rows, grad=rows.is_floating_point()) if self.world.distributed else rows
 
     def prepare(self, vectors: torch.Tensor) -> torch.Tensor:
         """Vectors as the similarity compares them: unit length for cosine, as they are for dot."""

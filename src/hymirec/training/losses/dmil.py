@@ -11,7 +11,7 @@ target is then contrasted against its matched interest only:
     L_total     = 1/w * sum_i L_ctr(t_i, r_match(i))
 
 with ``s`` the logit scale (``1 / temperature``) and negatives ``e_m`` either the whole catalogue
-or ``negatives`` uniform draws shared by the batch. The example's other targets are its known
+or ``negatives`` uniform draws shared by the batch (under ``torchrun``, every rank's draws). The example's other targets are its known
 positives and are never negatives. ``L_total`` averages over the valid targets of an example
 (windows cut short by the end of the training prefix are padded with 0) and then over examples.
 Only matched pairs carry gradient: an interest that got no target is left alone, which is what
@@ -92,6 +92,8 @@ class DMILLoss(NextItemLoss):
         vectors = embed_items(torch.cat([targets.reshape(-1), negatives]))
         target_raw = vectors[: targets.numel()].view(*targets.shape, -1)
         negative_raw = vectors[targets.numel() :]
+        if self.config.negatives is not None:
+            negatives, negative_raw = self.across_ranks(negatives), self.across_ranks(negative_raw)
         if not valid.any():
             return interests.sum() * 0
         matched = match_targets(interests, target_raw, valid, self.config.matching, self.config.cluster_iters)

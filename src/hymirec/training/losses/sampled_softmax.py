@@ -13,6 +13,9 @@ Negatives come from up to two sources:
 * ``in_batch``: the positives of the other positions in the batch (popular items appear more
   often there, a popularity-weighted sample that costs one ``[P, P]`` matrix).
 
+Under ``torchrun`` the in-batch positives and a shared draw come from every rank
+(``across_ranks``); per-position draws stay each position's own.
+
 A negative equal to the position's own positive is not a negative and is masked out.
 """
 
@@ -88,14 +91,17 @@ class SampledSoftmaxLoss(NextItemLoss):
             if self.config.per_position:
                 logits = torch.einsum("pd,pmd->pm", q, neg)
             else:
-                neg_raw, logits = neg_raw[0], q @ neg[0].T
+                negatives = self.across_ranks(negatives[0]).unsqueeze(0)
+                neg_raw = self.across_ranks(neg_raw[0])
+                logits = q @ self.prepare(neg_raw).T
             mask = negatives == positives.unsqueeze(1)
             similar = self.false_negatives(pos_raw, neg_raw)
             columns.append((logits * scale).masked_fill(mask if similar is None else mask | similar, -torch.inf))
         if self.config.in_batch:
-            logits = q @ pos.T
-            mask = positives.unsqueeze(0) == positives.unsqueeze(1)
-            similar = self.false_negatives(pos_raw, pos_raw)
+            batch_raw, batch_ids = self.across_ranks(pos_raw), self.across_ranks(positives)
+            logits = q @ self.prepare(batch_raw).T
+            mask = positives.unsqueeze(1) == batch_ids.unsqueeze(0)
+            similar = self.false_negatives(pos_raw, batch_raw)
             columns.append((logits * scale).masked_fill(mask if similar is None else mask | similar, -torch.inf))
         # The positive sits in column 0 of every row.
         return F.cross_entropy(torch.cat(columns, dim=1), torch.zeros(len(q), dtype=torch.long, device=q.device))

@@ -1,0 +1,62 @@
+"""Run by ``torchrun`` from ``test_distributed.py``: checks that need several processes.
+
+``python -m torch.distributed.run --standalone --nproc_per_node=2 tests/distributed_worker.py CHECK OUT``
+runs ``CHECK`` on every rank; rank 0 writes what it found to the JSON file ``OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+from hymirec.distributed import join_world
+from hymirec.runs.restored import evaluate_run
+from hymirec.training.losses.sampled_softmax import SampledSoftmaxConfig, SampledSoftmaxLoss
+
+
+def in_batch_gradients() -> dict:
+    """Each rank trains its share of 9 positions against the in-batch negatives of all 9
+    (gathered with gradients), weighted as the trainer weights it; the summed gradients must equal
+    the gradient of one process's loss over the whole batch, for every rank's item vectors."""
+    world = join_world("gloo", torch.device("cpu"))
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(7, 5)
+    queries = torch.randn(9, 5)
+    positives = torch.tensor([1, 2, 3, 4, 5, 6, 1, 2, 3])
+    loss = SampledSoftmaxLoss(SampledSoftmaxConfig(num_negatives=0, in_batch=True), n_items=6)
+    whole = loss(queries, positives, table)
+    expected = torch.autograd.grad(whole, table.weight)[0]
+
+    loss.world = world
+    share = world.share(len(queries))
+    mine = loss(queries[share.start: share.stop], positives[share.start: share.stop], table)
+    weight = len(share) * world.size / len(queries)
+    table.zero_grad()
+    (mine * weight).backward()
+    grad = table.weight.grad.clone()
+    torch.distributed.all_reduce(grad)
+    grad /= world.size  # what DistributedDataParallel does
+    local_only = torch.autograd.grad(
+        SampledSoftmaxLoss(SampledSoftmaxConfig(num_negatives=0, in_batch=True), 6)(
+            queries[share.start: share.stop], positives[share.start: share.stop], table), table.weight)[0]
+    return {"max_error": float((grad - expected).abs().max()), "scale": float(expected.abs().max()),
+            "loss": float(world.all_sum(mine.detach() * len(share))) / len(queries), "whole_loss": float(whole),
+            "local_only_error": float((local_only - expected).abs().max())}
+
+
+def evaluate(run: str) -> dict:
+    """``evaluate_run`` of a finished run, its users (and catalogue) split over the ranks."""
+    return evaluate_run(run)[1]
+
+
+CHECKS = {"in_batch_gradients": in_batch_gradients, "evaluate": evaluate}
+
+if __name__ == "__main__":
+    check, out, *args = sys.argv[1:]
+    result = CHECKS[check](*args)
+    if torch.distributed.get_rank() == 0:
+        with open(out, "w") as f:
+            json.dump(result, f)
+    torch.distributed.destroy_process_group()
