@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import torch
 
+from hymirec.codebook.codebook import ResidualCodebook
+from hymirec.codebook.config import CodebookConfig
 from hymirec.distributed import join_world
 from hymirec.runs.restored import evaluate_run
 from hymirec.training.losses.sampled_softmax import SampledSoftmaxConfig, SampledSoftmaxLoss
@@ -51,7 +54,19 @@ def evaluate(run: str) -> dict:
     return evaluate_run(run)[1]
 
 
-CHECKS = {"in_batch_gradients": in_batch_gradients, "evaluate": evaluate}
+def codebook_encode() -> dict:
+    """A cosine codebook's codes, scales and per-layer cosines of 1,000 vectors (3 batches of
+    400), encoded with the batches split over the ranks, against one process's encoding."""
+    world = join_world("gloo", torch.device("cpu"))
+    vectors = np.random.default_rng(0).standard_normal((1000, 16)).astype(np.float32)
+    book = ResidualCodebook(CodebookConfig(variant="cosine", layers=2, k=8, scale_dtype="float16")).fit(vectors)
+    one = book.encode_with_quality(vectors, batch_size=400)
+    shared = book.encode_with_quality(vectors, batch_size=400, world=world)
+    return {name: bool(np.array_equal(getattr(one, name), getattr(shared, name))) and
+            getattr(one, name).dtype == getattr(shared, name).dtype for name in ("codes", "scales", "cosines")}
+
+
+CHECKS = {"in_batch_gradients": in_batch_gradients, "evaluate": evaluate, "codebook_encode": codebook_encode}
 
 if __name__ == "__main__":
     check, out, *args = sys.argv[1:]

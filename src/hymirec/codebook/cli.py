@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from hymirec.codebook.codebook import ResidualCodebook
 from hymirec.codebook.config import CodebookConfig
 from hymirec.codebook.errors import CodebookError
@@ -22,6 +24,7 @@ from hymirec.codebook.report import (
     write_report,
 )
 from hymirec.config import load_yaml
+from hymirec.distributed import join_world
 from hymirec.io import write_text_atomic
 
 
@@ -99,12 +102,17 @@ def run_fit(args: argparse.Namespace) -> int:
     embeddings = load_embeddings(args.embeddings, args.key)
     if args.out.exists() and not args.out.is_dir():
         raise CodebookError(f"--out {args.out} exists and is not a folder")
-    args.out.mkdir(parents=True, exist_ok=True)
-    book = ResidualCodebook(config).fit(embeddings, progress=True)
-    book.save(args.out / CODEBOOK_FILE)
+    # Under torchrun every rank fits the same codebook (seeded), encodes its share of the items
+    # and gets all codes; rank 0 writes.
+    world = join_world("gloo", torch.device("cpu"))
+    book = ResidualCodebook(config).fit(embeddings, progress=world.main)
     start = time.perf_counter()
-    encoded = book.encode_with_quality(embeddings, progress=True)
+    encoded = book.encode_with_quality(embeddings, progress=True, world=world)
     encode_seconds = time.perf_counter() - start
+    if not world.main:
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    book.save(args.out / CODEBOOK_FILE)
     save_codes(args.out / CODES_FILE, encoded.codes, encoded.scales)
     stats = book.stats()
     summary = {

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from tqdm.auto import tqdm
 
 from hymirec.codebook.balanced_kmeans import capacity, fit_layer
@@ -25,6 +26,7 @@ from hymirec.codebook.errors import CodebookError
 from hymirec.codebook.geometry import make_geometry, nearest
 from hymirec.codebook.io import read_codebook, write_codebook
 from hymirec.codebook.scales import ScaleCodec, pack, storage_dtype, stored_columns, unpack
+from hymirec.distributed import WORLD_OF_ONE, World
 
 REFERENCE_DIM = 2048  # the paper's item-embedding size, used to quote its compression ratio
 
@@ -255,7 +257,7 @@ class ResidualCodebook:
         return codes, stored
 
     def _encode(
-        self, embeddings: Any, batch_size: int | None, progress: bool, track: bool
+        self, embeddings: Any, batch_size: int | None, progress: bool, track: bool, world: World
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         self._require_fitted()
         cfg = self.config
@@ -270,7 +272,9 @@ class ResidualCodebook:
             scales = np.empty((n, columns), dtype=storage_dtype(cfg.scale_dtype))
         cosines = np.empty((n, cfg.layers), dtype=np.float32) if track else None
         step = batch_size or cfg.batch_size
-        for start in tqdm(range(0, n, step), desc="codebook encode", unit="batch", disable=not progress):
+        span = world.share(n, step)  # all of them outside torchrun
+        batches = range(span.start, span.stop, step)
+        for start in tqdm(batches, desc="codebook encode", unit="batch", disable=not progress or not world.main):
             stop = min(start + step, n)
             x = check_embeddings(embeddings[start:stop], self.dim, offset=start)
             per_layer = []
@@ -281,25 +285,30 @@ class ResidualCodebook:
                     cosines[start:stop, layer] = _cosine(x, x - residual)
             if scales is not None:
                 scales[start:stop] = pack(np.column_stack(per_layer), cfg.scale_dtype)
+        if world.distributed:
+            codes, scales, cosines = (None if a is None else _gathered(world, a[span.start: span.stop], n)
+                                      for a in (codes, scales, cosines))
         return codes, scales, cosines
 
     def encode(
-        self, embeddings: Any, *, batch_size: int | None = None, progress: bool = False
+        self, embeddings: Any, *, batch_size: int | None = None, progress: bool = False, world: World = WORLD_OF_ONE
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Encode ``[n, d]`` embeddings in batches -> ``(codes [n, L], scales [n, L])``.
 
         Codes use the narrowest unsigned integer type that holds ``k``; scales use
         ``scale_dtype`` (``uint4``: ``[n, ceil(L / 2)]`` bytes, two layers each) and are ``None``
-        for the Euclidean variant, which stores none."""
-        codes, scales, _ = self._encode(embeddings, batch_size, progress, track=False)
+        for the Euclidean variant, which stores none. Under torchrun (``world``) each rank encodes
+        its share of whole batches and every rank gets all of them, exactly as one process
+        encodes them (rows are encoded independently)."""
+        codes, scales, _ = self._encode(embeddings, batch_size, progress, False, world)
         return codes, scales
 
     def encode_with_quality(
-        self, embeddings: Any, *, batch_size: int | None = None, progress: bool = False
+        self, embeddings: Any, *, batch_size: int | None = None, progress: bool = False, world: World = WORLD_OF_ONE
     ) -> EncodedItems:
         """``encode`` that also measures, in the same pass, each item's reconstruction cosine
         after every layer."""
-        codes, scales, cosines = self._encode(embeddings, batch_size, progress, track=True)
+        codes, scales, cosines = self._encode(embeddings, batch_size, progress, True, world)
         return EncodedItems(codes, scales, cosines)
 
     def decode(self, codes: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
@@ -477,6 +486,14 @@ class ResidualCodebook:
         book._n_recent = len(recent)
         book._recent_pos = len(recent) % config.drift_window
         return book
+
+
+def _gathered(world: World, rows: np.ndarray, n: int) -> np.ndarray:
+    """Every rank's ``rows`` of an ``[n, ...]`` array, whole, moved as bytes (collectives take
+    few of numpy's unsigned and half types)."""
+    as_bytes = torch.from_numpy(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1))
+    whole = world.gather_shares(as_bytes, n).numpy()
+    return whole.view(rows.dtype).reshape(n, *rows.shape[1:])
 
 
 def fit(basepool: Any, config: CodebookConfig | None = None, *, progress: bool = False) -> ResidualCodebook:

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from hymirec.data.fetch import load_dataset
+    from hymirec.distributed import launched_rank
     from hymirec.encoders.config import BackboneConfig, ItemTextConfig
     from hymirec.encoders.export import export_pretrained_embeddings, read_embeddings
     from hymirec.runs.restored import export_run_embeddings
@@ -47,6 +48,8 @@ def _embed(args: argparse.Namespace) -> int:
                                   args.max_tokens, args.batch_size, args.precision)
         settings.validate()
         path, cached = export_pretrained_embeddings(dataset, settings)
+    if launched_rank():  # under torchrun the ranks shared the work; rank 0 reports it
+        return 0
     vectors, meta = read_embeddings(path)
     print(f"{'cached' if cached else 'written'}: {path}")
     print(f"{vectors.shape[0] - 1} items x {vectors.shape[1]} dims, dataset {meta['dataset']}")

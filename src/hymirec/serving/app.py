@@ -11,6 +11,7 @@ schemathesis check (``tests/test_serving_fuzz.py``).
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at definition
 # time, and their limits come from the config in scope there.
+import gc
 import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -90,6 +91,10 @@ def _lifespan(run: RestoredRun, config: ServeConfig, metrics: ServingMetrics):
         refresher = Refresher(service)
         refresher.start()
         app.state.service, app.state.refresher = service, refresher
+        # What is loaded lives as long as the server: out of the collector's sight, a full
+        # collection no longer walks the run's millions of objects in the middle of a request.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ API_KEY_ENV = "HYMIREC_API_KEY"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
     from hymirec.runs.restored import RestoredRun, run_folder
@@ -24,7 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(store=args.store or f"sqlite:{run_dir / 'serve.sqlite'}", host=args.host, port=args.port,
                          api_key=os.environ.get(API_KEY_ENV) or None, max_k=args.max_k,
                          refresh_events=args.refresh_events, refresh_seconds=args.refresh_seconds,
-                         import_history=not args.no_import, index=args.index)
+                         import_history=not args.no_import, index=args.index, threads=args.threads)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     run = RestoredRun.load(run_dir, device=args.device)
     uvicorn.run(create_app(run, config), host=config.host, port=config.port, log_level="info")
     return 0
@@ -49,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="... or once they are this old with any new event")
     serve.add_argument("--index", choices=INDEXES, default="exact",
                        help="candidate retrieval: exact inner product (default) or a faiss HNSW graph")
+    serve.add_argument("--threads", type=int, default=ServeConfig.threads,
+                       help="PyTorch intra-op threads (default 1; 0: one per core)")
     serve.add_argument("--no-import", action="store_true",
                        help="do not load the run's dataset histories into the store at start")
     serve.set_defaults(func=_serve)

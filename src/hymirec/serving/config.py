@@ -21,7 +21,9 @@ class ServeConfig:
     coarse-interest summary is recomputed near-line once it is that many events behind, or has
     any new event and is that old; ``refresh_poll_seconds``: how often the worker looks;
     ``import_history``: load the run's dataset histories into the store at start (idempotent);
-    ``index``: candidate retrieval, ``exact`` or ``hnsw`` (``serving.retrieval``)."""
+    ``index``: candidate retrieval, ``exact`` or ``hnsw`` (``serving.retrieval``); ``threads``:
+    PyTorch's intra-op threads in the server (0: one per core). One is the CPU default: a request's
+    model pass is small, and several threads per pass spin against the other requests' work."""
 
     store: str = "sqlite:serve.sqlite"
     host: str = LOOPBACK
@@ -35,10 +37,13 @@ class ServeConfig:
     refresh_poll_seconds: float = 0.5
     import_history: bool = True
     index: str = "exact"
+    threads: int = 1
 
     def __post_init__(self) -> None:
         store_kind(self.store)
         require_positive(self, ("max_k", "max_body_bytes", "max_events", "refresh_events"), ConfigError, "serve ")
+        if self.threads < 0:
+            raise ConfigError(f"serve threads must be >= 0 (0: one per core), got {self.threads}")
         if self.refresh_seconds <= 0 or self.refresh_poll_seconds <= 0:
             raise ConfigError("serve refresh_seconds and refresh_poll_seconds must be > 0")
         if self.index not in INDEXES:

@@ -69,6 +69,9 @@ class RecommendationService:
         self.encoder = user_encoder(run)
         self.adder = ItemAdder(run)
         self._adding = threading.Lock()
+        # One model pass at a time: concurrent passes fight over the cores and the GIL, which on
+        # a 2-core CPU cost p99 (docs/serving.md); requests still read the store concurrently.
+        self._computing = threading.Lock()
         self.sync_items()  # the items added before a restart, or by other servers on the store
         metrics.model.info({"model": run.config.model_name, "run": str(run.run_dir),
                             "encoder": type(self.encoder).__name__})
@@ -126,11 +129,12 @@ class RecommendationService:
                 outcome = "miss"
                 bytes_read += EVENT_BYTES * read  # the long history, read once
             self.metrics.summary.labels(outcome).inc()
-        vectors = self.encoder.interests(items, times, summary)
         merge = merge or self.run.merge
         # Beyond the events read, the store says which candidates the user has seen.
         seen = None if state.events <= len(items) else (lambda candidates: self.store.seen(user, candidates))
-        top, found = self.catalogue.top_k(vectors, items, k, merge, seen)
+        with self._computing:
+            vectors = self.encoder.interests(items, times, summary)
+            top, found = self.catalogue.top_k(vectors, items, k, merge, seen)
         bytes_read += SEEN_BYTES * found
         self.metrics.bytes_read.observe(bytes_read)
         return Recommendations(top, None, outcome, bytes_read)
