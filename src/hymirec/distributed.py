@@ -18,6 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
@@ -84,6 +85,14 @@ class World:
             parts = [torch.empty_like(padded) for _ in range(self.size)]
             dist.all_gather(parts, padded.contiguous())
         return torch.cat([part[: int(n)] for part, n in zip(parts, sizes)]).to(home)
+
+    def gather_array(self, rows: np.ndarray, n: int) -> np.ndarray:
+        """``gather_shares`` of a numpy array of any dtype, moved as bytes (collectives take few
+        of numpy's unsigned and half types)."""
+        if not self.distributed:
+            return rows
+        as_bytes = torch.from_numpy(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1))
+        return self.gather_shares(as_bytes, n).numpy().view(rows.dtype).reshape(n, *rows.shape[1:])
 
     def gather_shares(self, rows: torch.Tensor, n: int) -> torch.Tensor:
         """Rows computed for this rank's ``share`` of ``n``, gathered into all ``n`` in order."""

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from tqdm.auto import tqdm
 
 from hymirec.codebook.balanced_kmeans import capacity, fit_layer
@@ -257,7 +256,7 @@ class ResidualCodebook:
         return codes, stored
 
     def _encode(
-        self, embeddings: Any, batch_size: int | None, progress: bool, track: bool, world: World
+        self, embeddings: Any, batch_size: int | None, progress: bool, track: bool, world: World = WORLD_OF_ONE
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         self._require_fitted()
         cfg = self.config
@@ -286,7 +285,7 @@ class ResidualCodebook:
             if scales is not None:
                 scales[start:stop] = pack(np.column_stack(per_layer), cfg.scale_dtype)
         if world.distributed:
-            codes, scales, cosines = (None if a is None else _gathered(world, a[span.start: span.stop], n)
+            codes, scales, cosines = (None if a is None else world.gather_array(a[span.start: span.stop], n)
                                       for a in (codes, scales, cosines))
         return codes, scales, cosines
 
@@ -486,14 +485,6 @@ class ResidualCodebook:
         book._n_recent = len(recent)
         book._recent_pos = len(recent) % config.drift_window
         return book
-
-
-def _gathered(world: World, rows: np.ndarray, n: int) -> np.ndarray:
-    """Every rank's ``rows`` of an ``[n, ...]`` array, whole, moved as bytes (collectives take
-    few of numpy's unsigned and half types)."""
-    as_bytes = torch.from_numpy(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1))
-    whole = world.gather_shares(as_bytes, n).numpy()
-    return whole.view(rows.dtype).reshape(n, *rows.shape[1:])
 
 
 def fit(basepool: Any, config: CodebookConfig | None = None, *, progress: bool = False) -> ResidualCodebook:

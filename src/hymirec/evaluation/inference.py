@@ -113,9 +113,7 @@ def _users_share(world: World, examples: EvalExamples, evaluator: Evaluator) -> 
 
 def _gathered(world: World, n: int, *arrays: np.ndarray) -> list[np.ndarray]:
     """Per-user arrays of every rank's share, whole and in order."""
-    if not world.distributed:
-        return list(arrays)
-    return [world.gather_shares(torch.from_numpy(a), n).numpy() for a in arrays]
+    return [world.gather_array(a, n) for a in arrays]
 
 
 def evaluate_model(

@@ -198,13 +198,14 @@ class Trainer:
     def _checkpoint(
         self, path: Path, optimizer: torch.optim.Optimizer | None, state: dict[str, Any], averaged: bool = False
     ) -> None:
+        if not self.world.main:  # rank 0 writes; the others would only gather what it writes
+            return
         weights = trainable_state(self._modules())
         if averaged:
             # Under a prefix no module has, so loading the trained weights passes over it.
             weights.update({f"{AVERAGE}.{k}": v for k, v in self.average.state().items()})
         state = {**state, "frozen_fingerprint": self.frozen_fingerprint}
-        if self.world.main:
-            save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
+        save_checkpoint(path, weights, optimizer, self._rng() if optimizer else {}, state)
 
     def _save(self) -> None:
         state = {**self.state, "history": self.history, "config": dump_experiment(self.config)}
