@@ -114,6 +114,12 @@ def test_gathered_in_batch_negatives_carry_gradients_to_every_rank(tmp_path):
     assert found["loss"] == pytest.approx(found["whole_loss"], rel=1e-6)
 
 
+def test_codebook_encode_split_over_ranks_equals_one_process(tmp_path):
+    out = tmp_path / "codes.json"
+    _torchrun(str(TESTS / "distributed_worker.py"), "codebook_encode", str(out))
+    assert json.loads(out.read_text()) == {"codes": True, "scales": True, "cosines": True}
+
+
 def test_settings_a_world_cannot_train_are_refused_before_training(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ConfigError, match="batch_size 128 is the global batch .* 3 processes"):
