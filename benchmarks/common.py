@@ -4,6 +4,7 @@ and figures."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -42,6 +43,39 @@ def preset_item_vectors() -> Path:
     settings = ItemTextConfig.of_model_items(items, "model.items")
     path, _ = export_pretrained_embeddings(load_dataset(ML100K), settings, progress=False)
     return Path(path)
+
+
+def peak_meter(device):
+    """``(start, stop)`` for a ``torch.device``: ``stop(start())`` is the peak memory in MiB above
+    what was in use at ``start()`` (CUDA: allocated memory; CPU: the resident set, Linux)."""
+    import torch
+
+    if device.type == "cuda":
+        def start() -> float:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            return torch.cuda.memory_allocated()
+
+        def stop(base: float) -> float:
+            torch.cuda.synchronize()
+            return (torch.cuda.max_memory_allocated() - base) / 2**20
+        return start, stop
+
+    def status(key: str) -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key):
+                return float(line.split()[1]) * 1024  # kB
+        raise RuntimeError(f"no {key} in /proc/self/status")
+
+    def start() -> float:
+        # Freed heap is handed back first, or a point would reuse the last one's pages unseen.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return status("VmRSS:")
+
+    def stop(base: float) -> float:
+        return (status("VmHWM:") - base) / 2**20
+    return start, stop
 
 
 def positive(text: str) -> int:

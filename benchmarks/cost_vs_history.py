@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
+from common import RESULTS, ROOT, command, machine, new_figure, peak_meter, save_figure, write_results
 
 from hymirec.training.config import ExperimentConfig, load_experiment
 from hymirec.training.run import build, load_split
@@ -72,36 +71,6 @@ def build_model(config: ExperimentConfig, device: torch.device) -> torch.nn.Modu
     """The configured model, untrained, in eval mode on ``device``."""
     torch.manual_seed(0)
     return build(config, load_split(config)).eval().to(device)
-
-
-def peak_meter(device: torch.device):
-    """``(start, stop)``: ``stop()`` is the peak memory in MiB above what was in use at ``start()``."""
-    if device.type == "cuda":
-        def start() -> float:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            return torch.cuda.memory_allocated()
-
-        def stop(base: float) -> float:
-            torch.cuda.synchronize()
-            return (torch.cuda.max_memory_allocated() - base) / 2**20
-        return start, stop
-
-    def status(key: str) -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key):
-                return float(line.split()[1]) * 1024  # kB
-        raise RuntimeError(f"no {key} in /proc/self/status")
-
-    def start() -> float:
-        # Freed heap is handed back first, or a point would reuse the last one's pages unseen.
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        return status("VmRSS:")
-
-    def stop(base: float) -> float:
-        return (status("VmHWM:") - base) / 2**20
-    return start, stop
 
 
 def time_point(model, history: torch.Tensor, repeats: int, device: torch.device, max_seconds: float) -> dict:

@@ -56,14 +56,19 @@ def evaluate(run: str) -> dict:
 
 def codebook_encode() -> dict:
     """A cosine codebook's codes, scales and per-layer cosines of 1,000 vectors (3 batches of
-    400), encoded with the batches split over the ranks, against one process's encoding."""
+    400), encoded with the batches split over the ranks, against one process's encoding; and in one
+    batch of 1,000, which leaves one rank nothing to encode."""
     world = join_world("gloo", torch.device("cpu"))
     vectors = np.random.default_rng(0).standard_normal((1000, 16)).astype(np.float32)
     book = ResidualCodebook(CodebookConfig(variant="cosine", layers=2, k=8, scale_dtype="float16")).fit(vectors)
-    one = book.encode_with_quality(vectors, batch_size=400)
-    shared = book.encode_with_quality(vectors, batch_size=400, world=world)
-    return {name: bool(np.array_equal(getattr(one, name), getattr(shared, name))) and
-            getattr(one, name).dtype == getattr(shared, name).dtype for name in ("codes", "scales", "cosines")}
+    found = {}
+    for batch in (400, 1000):  # 1,000: one batch, so one rank's share is empty
+        one = book.encode_with_quality(vectors, batch_size=batch)
+        shared = book.encode_with_quality(vectors, batch_size=batch, world=world)
+        for name in ("codes", "scales", "cosines"):
+            found[f"{name}_{batch}"] = bool(np.array_equal(getattr(one, name), getattr(shared, name))) and \
+                getattr(one, name).dtype == getattr(shared, name).dtype
+    return found
 
 
 CHECKS = {"in_batch_gradients": in_batch_gradients, "evaluate": evaluate, "codebook_encode": codebook_encode}

@@ -117,7 +117,8 @@ def test_gathered_in_batch_negatives_carry_gradients_to_every_rank(tmp_path):
 def test_codebook_encode_split_over_ranks_equals_one_process(tmp_path):
     out = tmp_path / "codes.json"
     _torchrun(str(TESTS / "distributed_worker.py"), "codebook_encode", str(out))
-    assert json.loads(out.read_text()) == {"codes": True, "scales": True, "cosines": True}
+    found = json.loads(out.read_text())
+    assert len(found) == 6 and all(found.values()), found
 
 
 def test_settings_a_world_cannot_train_are_refused_before_training(monkeypatch):

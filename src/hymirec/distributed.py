@@ -91,7 +91,8 @@ class World:
         of numpy's unsigned and half types)."""
         if not self.distributed:
             return rows
-        as_bytes = torch.from_numpy(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1))
+        width = rows.dtype.itemsize * math.prod(rows.shape[1:])  # explicit: a rank's share may be empty
+        as_bytes = torch.from_numpy(np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), width))
         return self.gather_shares(as_bytes, n).numpy().view(rows.dtype).reshape(n, *rows.shape[1:])
 
     def gather_shares(self, rows: torch.Tensor, n: int) -> torch.Tensor:
