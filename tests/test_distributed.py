@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from helpers import make_dataset
+from test_pipeline import OUTPUTS, STAGE_NAMES, _pipeline
 
 from hymirec.config import ConfigError
 from hymirec.distributed import World, join_world
@@ -24,17 +26,18 @@ TESTS = Path(__file__).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _torchrun(*args: str, processes: int = 2) -> subprocess.CompletedProcess:
+def _torchrun(*args: str, processes: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
-    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
 
-def _hymirec(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "hymirec", *args], env=ENV, capture_output=True, text=True,
-                          timeout=300)
+def _hymirec(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "hymirec", *args], env={**ENV, **(env or {})}, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +122,23 @@ def test_codebook_encode_split_over_ranks_equals_one_process(tmp_path):
     _torchrun(str(TESTS / "distributed_worker.py"), "codebook_encode", str(out))
     found = json.loads(out.read_text())
     assert len(found) == 6 and all(found.values()), found
+
+
+def test_the_whole_pipeline_runs_under_torchrun_and_resumes_in_one_process(toy, tmp_path):
+    """``hymirec run`` in two processes: the training stages data-parallel, rank 0 alone writing;
+    the folder then serves a one-process run, which reuses every stage."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(_pipeline(toy, codebook={"layers": 2, "k": 4})))
+    env, out = {"HYMIREC_DATA_DIR": str(tmp_path / "cache")}, tmp_path / "run"
+    printed = _torchrun("-m", "hymirec", "run", "--config", str(config), "--out", str(out), env=env).stdout
+    assert printed.count("report: ") == 1  # one rank prints
+    state = json.loads((out / "stages.json").read_text())
+    assert list(state["done"]) == STAGE_NAMES and all((out / name).is_file() for name in OUTPUTS)
+    for stage in ("stage1", "stage2"):
+        assert json.loads((out / stage / "results.json").read_text())["world_size"] == 2
+    again = _hymirec("run", "--config", str(config), "--out", str(out), env=env)
+    assert again.stderr.count(": reused") == len(STAGE_NAMES)
+    assert json.loads((out / "stages.json").read_text()) == state
 
 
 def test_settings_a_world_cannot_train_are_refused_before_training(monkeypatch):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hymirec.config import ConfigError
+from hymirec.distributed import launched_rank
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -27,6 +28,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: run the same command (without --fresh) to continue {out} "
               "from its last finished stage and checkpoint", file=sys.stderr)
         return 130
+    if launched_rank() != 0:  # under torchrun one rank prints
+        return 0
     results = json.loads((out / RESULTS).read_text())
     rows = {label: results[key] for key, label in RESULT_ROWS.items()}
     print(f"\n{config.name}: {results['model']}\n{metrics_table(rows, result_ks(results))}\n\nreport: {out / REPORT}")

@@ -12,6 +12,11 @@ its time and writes ``stages.json`` atomically after every stage::
 A stage in ``done`` is reused. The first stage that is not continues its own partial work (the
 trainer's ``resume`` from ``last.safetensors``); the stages after it start over, because what they
 read was just made again. A folder made with other settings is refused before any work.
+
+Under ``torchrun`` every process runs the pipeline: the training stages (and stage 1's export of a
+trained encoder) are data-parallel, every other stage runs on rank 0 alone while the others wait,
+and only rank 0 writes the folder; after each stage the other ranks read its record from
+``stages.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, NamedTuple
 
 from hymirec.config import ConfigError, to_dict
 from hymirec.data.dataset import InteractionDataset
+from hymirec.distributed import WORLD_OF_ONE, World
 from hymirec.io import atomic_write, write_text_atomic
 from hymirec.pipeline.config import PipelineConfig
 
@@ -50,6 +56,7 @@ class Context:
     baselines: dict[str, Any] | None = None
     # Only the first stage that runs may continue partial work; see the module docstring.
     resume: bool = True
+    world: World = WORLD_OF_ONE
 
     @cached_property
     def dataset(self) -> InteractionDataset:
@@ -88,11 +95,15 @@ def run_stage1(ctx: Context) -> dict[str, Any]:
     if ctx.config.stage1 is None:
         from hymirec.encoders.export import export_pretrained_embeddings
 
+        if not ctx.world.main:
+            return {}
         path, _ = export_pretrained_embeddings(ctx.dataset, ctx.config.encoder_settings())
     else:
         from hymirec.runs.restored import export_run_embeddings
 
-        path, _ = export_run_embeddings(_train(ctx, "stage1"))
+        path, _ = export_run_embeddings(_train(ctx, "stage1"))  # both split over the ranks
+        if not ctx.world.main:
+            return {}
     _copy(path, ctx.out / ITEM_EMBEDDINGS)
     return {"source": "pretrained encoder" if ctx.config.stage1 is None else "stage1 run", "export": str(path)}
 
@@ -134,7 +145,7 @@ def stage2_injections(ctx: Context) -> dict[str, Any]:
 def run_stage2(ctx: Context) -> dict[str, Any]:
     """``stage2``: the HyMiRec experiment, reading what ``stage1`` and ``codebook`` made."""
     inject = stage2_injections(ctx)
-    _train(ctx, "stage2", inject)
+    _train(ctx, "stage2", inject)  # split over the ranks
     return {"injected": inject}
 
 
@@ -168,13 +179,15 @@ class Stage(NamedTuple):
     run: Callable[[Context], dict[str, Any]]
     # Settings outside the config hash that the stage's output depends on (None: none).
     inputs: Callable[[Context], dict[str, Any]] | None = None
+    # Under torchrun: run by every rank (data-parallel training), not by rank 0 alone.
+    every_rank: bool = False
 
 
 STAGES = (
     Stage("data", run_data),
-    Stage("stage1", run_stage1),
+    Stage("stage1", run_stage1, every_rank=True),
     Stage("codebook", run_codebook),
-    Stage("stage2", run_stage2),
+    Stage("stage2", run_stage2, every_rank=True),
     Stage("evaluate", run_evaluate),
     Stage("report", run_report, report_inputs),
 )
@@ -217,23 +230,44 @@ def open_run_folder(out: Path, config: PipelineConfig) -> dict[str, Any]:
     return state
 
 
+def join_pipeline_world(config: PipelineConfig) -> World:
+    """The process group of a pipeline under torchrun (a world of one without it), joined as its
+    training stages train: settings a stage cannot train with under this world (a batch the
+    processes do not divide, NCCL without CUDA, stages asking for different backends) are refused
+    before any stage runs."""
+    from hymirec.training.trainer import join_training_world
+
+    worlds = [join_training_world(experiment)[0] for experiment in config.stage_experiments.values()]
+    return worlds[0] if worlds else WORLD_OF_ONE
+
+
+def _open(config: PipelineConfig, out: Path, fresh: bool, world: World) -> dict[str, Any]:
+    """``open_run_folder`` by rank 0 (after ``fresh``'s deletion), then by the other ranks, which
+    read what it wrote."""
+    if world.main:
+        if fresh and out.exists():
+            # Only what `hymirec run` made: a mistyped --out must not delete someone's folder.
+            if any(out.iterdir()) and not (out / STATE_FILE).is_file():
+                raise ConfigError(f"--fresh deletes `hymirec run` folders only; {out} has no {STATE_FILE}")
+            shutil.rmtree(out)
+        state = open_run_folder(out, config)
+    world.barrier()
+    return state if world.main else open_run_folder(out, config)
+
+
 def run_pipeline(
     config: PipelineConfig, out: str | Path, fresh: bool = False, baselines: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Run (or finish) the pipeline in ``out``; ``fresh`` deletes the folder first. ``baselines``:
     the table-2 rows shown beside the run in the report. Returns the final state."""
     out = Path(out)
-    if fresh and out.exists():
-        # Only what `hymirec run` made: a mistyped --out must not delete someone's folder.
-        if any(out.iterdir()) and not (out / STATE_FILE).is_file():
-            raise ConfigError(f"--fresh deletes `hymirec run` folders only; {out} has no {STATE_FILE}")
-        shutil.rmtree(out)
-    state = open_run_folder(out, config)
+    world = join_pipeline_world(config)
+    state = _open(config, out, fresh, world)
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)
-    ctx = Context(config, out, state, baselines)
+    ctx = Context(config, out, state, baselines, world=world)
     for number, stage in enumerate(STAGES, start=1):
         label = f"stage {number}/{len(STAGES)} {stage.name}"
         inputs = stage.inputs(ctx) if stage.inputs else None
@@ -244,15 +278,22 @@ def run_pipeline(
         # The stages after this one read what it is about to make: none of them is done now.
         for later in STAGES[number - 1 :]:
             state["done"].pop(later.name, None)
-        _write_state(out, state)
+        if world.main:
+            _write_state(out, state)
         log.debug("%s: started", label)
         start = time.perf_counter()
-        record = stage.run(ctx)
-        record["seconds"] = round(time.perf_counter() - start, 3)
-        if inputs is not None:
-            record["inputs"] = inputs
-        state["done"][stage.name] = record
-        _write_state(out, state)
+        if world.main or stage.every_rank:
+            record = stage.run(ctx)
+        world.barrier()
+        if world.main:
+            record["seconds"] = round(time.perf_counter() - start, 3)
+            if inputs is not None:
+                record["inputs"] = inputs
+            state["done"][stage.name] = record
+            _write_state(out, state)
+            log.info("%s: done in %.1f s", label, record["seconds"])
+        world.barrier()
+        if not world.main:
+            state.update(json.loads((out / STATE_FILE).read_text()))
         ctx.resume = False
-        log.info("%s: done in %.1f s", label, record["seconds"])
     return state
