@@ -1,13 +1,16 @@
 """Benchmark: the same run in one process and data-parallel under torchrun (gloo), on MovieLens-100K.
 
-For each model (``--models``: SASRec's preset, and HyMiRec as Table 2 reports it) the run is
-trained for ``--epochs`` epochs with the same seed and global batch by ``hymirec train`` in one
-process with ``--threads`` intra-op threads, and by ``torchrun --nproc_per_node=N -m hymirec
-train`` for each N of ``--processes`` (each process gets ``--threads / N`` threads, so every
-variant uses the same cores). Reported: validation N@10 per epoch, the test N@10 (history
-masked) of the best epoch, the relative gap to one process, training positions per second and the
-wall time. What two processes cannot repeat bit for bit: dropout masks and sampled negatives come
-from per-rank streams, and float sums (the gradient all-reduce) run in another order.
+For each model (``--models``: SASRec's preset, and HyMiRec as Table 2 reports it, each also with
+its dropout off) the run is trained for ``--epochs`` epochs with the same seed and global batch by
+``hymirec train`` in one process with ``--threads`` intra-op threads, and by ``torchrun
+--nproc_per_node=N -m hymirec train`` for each N of ``--processes`` (each process gets ``--threads
+/ N`` threads, so every variant uses the same cores); one more single-process run with
+``--spread-seed`` shows what another seed alone changes. Reported: validation N@10 per epoch, the
+test N@10 (history masked) of the best epoch, the relative gap to one process of the main seed,
+training positions per second and the wall time. What two processes cannot repeat bit for bit:
+dropout masks and sampled negatives come from per-rank streams, and float sums (the gradient
+all-reduce) run in another order; with dropout off (and these models' full-softmax losses) only
+the order of float sums is left.
 
     .venv/bin/python benchmarks/data_parallel.py                      # SASRec and HyMiRec, 3 epochs
     .venv/bin/python benchmarks/data_parallel.py --models sasrec --epochs 1 --results /tmp/out
@@ -30,16 +33,18 @@ from common import RESULTS, ROOT, command, machine, new_figure, positive, save_f
 from table2_ml100k import IDENTITY_HEAD
 from variants import config_path
 
-# model -> (config, overrides): SASRec's preset; HyMiRec as its Table 2 row trains it.
-MODELS = {"sasrec": ("sasrec", []), "hymirec": ("hymirec", IDENTITY_HEAD)}
+# model -> (config, overrides): SASRec's preset; HyMiRec as its Table 2 row trains it; each with
+# its dropout off (the only per-rank randomness these two train with).
+MODELS = {"sasrec": ("sasrec", []), "sasrec-nodropout": ("sasrec", ["model.dropout=0", "model.attention_dropout=0"]),
+          "hymirec": ("hymirec", IDENTITY_HEAD), "hymirec-nodropout": ("hymirec", [*IDENTITY_HEAD, "model.lightweight.dropout=0"])}
 METRIC = "ndcg@10"
 
 
-def _train(model: str, processes: int, args: argparse.Namespace, out: Path) -> dict:
+def _train(model: str, processes: int, seed: int, args: argparse.Namespace, out: Path) -> dict:
     config, overrides = MODELS[model]
-    name = f"{model}_{processes}p"
+    name = f"{model}_{processes}p_{seed}"
     threads = max(1, args.threads // processes)
-    settings = [*overrides, f"name={name}", f"train.seed={args.seed}", f"train.epochs={args.epochs}",
+    settings = [*overrides, f"name={name}", f"train.seed={seed}", f"train.epochs={args.epochs}",
                 f"train.patience={args.epochs}", "train.progress=false", f"train.threads={threads}"]
     train = ["-m", "hymirec", "train", "--config", str(config_path(config)), "--out", str(out), "--overwrite",
              *(arg for s in settings for arg in ("--set", s))]
@@ -51,12 +56,12 @@ def _train(model: str, processes: int, args: argparse.Namespace, out: Path) -> d
     wall = time.perf_counter() - start
     results = json.loads((out / name / "results.json").read_text())
     history = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
-    row = {"model": model, "processes": processes, "threads_per_process": threads, "wall_seconds": wall,
+    row = {"model": model, "processes": processes, "seed": seed, "threads_per_process": threads, "wall_seconds": wall,
            "valid_per_epoch": [r["valid"][METRIC] for r in history], "loss_per_epoch": [r["loss"] for r in history],
            "valid": results["valid"][METRIC], "test_masked": results["test_masked"][METRIC],
            "best_epoch": results["best_epoch"], "positions_per_s": results["positions_per_s"],
            "train_seconds": results["train_seconds"]}
-    print(f"{model} x{processes}: valid {row['valid']:.4f} test {row['test_masked']:.4f} "
+    print(f"{model} x{processes} seed {seed}: valid {row['valid']:.4f} test {row['test_masked']:.4f} "
           f"{row['positions_per_s']:.0f} positions/s, {wall:.0f} s", flush=True)
     return row
 
@@ -69,13 +74,14 @@ def _markdown(rows: list[dict], args: argparse.Namespace) -> str:
     lines = [f"# Data-parallel training vs one process ({machine()})", "", f"`{command()}`", "",
              f"MovieLens-100K, seed {args.seed}, {args.epochs} epochs, the same global batch; N processes "
              f"(torchrun, gloo) with {args.threads} // N threads each. Validation N@10 per epoch; test N@10 "
-             "(history masked) at the best epoch; gap: relative to one process.", "",
-             "| model | processes | valid N@10 per epoch | valid gap | test N@10 | test gap | loss per epoch "
+             f"(history masked) at the best epoch; gap: relative to one process with seed {args.seed} (the "
+             f"row with seed {args.spread_seed} is what another seed alone changes).", "",
+             "| model | processes | seed | valid N@10 per epoch | valid gap | test N@10 | test gap | loss per epoch "
              "| positions/s | speed-up | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        one = next(o for o in rows if o["model"] == r["model"] and o["processes"] == 1)
-        lines.append(f"| {r['model']} | {r['processes']} | {' / '.join(f'{v:.4f}' for v in r['valid_per_epoch'])} "
+        one = next(o for o in rows if o["model"] == r["model"] and o["processes"] == 1 and o["seed"] == args.seed)
+        lines.append(f"| {r['model']} | {r['processes']} | {r['seed']} | {' / '.join(f'{v:.4f}' for v in r['valid_per_epoch'])} "
                      f"| {_gap(r['valid'], one['valid'])} | {r['test_masked']:.4f} "
                      f"| {_gap(r['test_masked'], one['test_masked'])} "
                      f"| {' / '.join(f'{v:.4f}' for v in r['loss_per_epoch'])} | {r['positions_per_s']:.0f} "
@@ -89,7 +95,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     for ax, model in zip(axes[0], models):
         for r in (r for r in rows if r["model"] == model):
             epochs = range(1, len(r["valid_per_epoch"]) + 1)
-            ax.plot(epochs, r["valid_per_epoch"], marker="o", label=f"{r['processes']} process(es)")
+            ax.plot(epochs, r["valid_per_epoch"], marker="o", label=f"{r['processes']} process(es), seed {r['seed']}")
         ax.set(title=model, xlabel="epoch", ylabel="valid N@10")
         ax.legend(fontsize=8)
     save_figure(fig, path, "one process vs data-parallel, same global batch and seed")
@@ -103,13 +109,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=positive, default=3)
     parser.add_argument("--threads", type=positive, default=2, help="threads shared by a run's processes")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--spread-seed", type=int, default=43, help="one more single-process run with this seed")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as out:
         for model in args.models:
             for processes in [1, *(p for p in args.processes if p != 1)]:
-                rows.append(_train(model, processes, args, Path(out)))
+                rows.append(_train(model, processes, args.seed, args, Path(out)))
+            rows.append(_train(model, 1, args.spread_seed, args, Path(out)))
     write_results("data_parallel", {"machine": machine(), "command": command(), "rows": rows},
                   _markdown(rows, args), args.results)
     _plot(rows, args.results / "data_parallel.png")

@@ -298,7 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=positive, default=1_000_000, help="catalogue of the codebook part")
     parser.add_argument("--export-items", type=positive, default=2000)
-    parser.add_argument("--train-users", type=positive, default=256)
+    parser.add_argument("--train-users", type=positive, default=512)
     parser.add_argument("--train-items", type=positive, default=100_000)
     parser.add_argument("--history-lengths", type=positive, nargs="+", default=[60, 240, 960])
     parser.add_argument("--processes", type=positive, nargs="+", default=[1, 2])

@@ -93,6 +93,13 @@ def test_bad_input_errors(users, items, targets, match):
         Evaluator().evaluate(users, items, np.array(targets), [np.array([], int)] * len(targets))
 
 
+def test_a_nan_in_any_item_chunk_is_refused():
+    items = torch.ones(10, 2)
+    items[7, 1] = float("inf")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        Evaluator(item_chunk=3).evaluate(torch.ones(1, 2), items, np.array([1]), [np.array([], int)])
+
+
 def _chunked_case():
     g = torch.Generator().manual_seed(0)
     users, items = torch.randn(60, 3, 8, generator=g), torch.randn(501, 8, generator=g)

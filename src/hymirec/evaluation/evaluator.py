@@ -109,7 +109,9 @@ class Evaluator:
             raise ValueError(
                 f"user vectors have dimension {user_vectors.shape[-1]}, items {item_vectors.shape[-1]}"
             )
-        if not torch.isfinite(item_vectors).all() or not torch.isfinite(user_vectors).all():
+        # Chunk by chunk: isfinite of a whole catalogue holds ~1.75x its vectors in temporaries.
+        if not all(torch.isfinite(vectors[lo: lo + self.item_chunk]).all()
+                   for vectors in (item_vectors, user_vectors) for lo in range(0, len(vectors), self.item_chunk)):
             raise ValueError("user or item vectors contain NaN or inf")
         # float32 once per call: the chunks are scored per user batch.
         return user_vectors, item_vectors.float()
