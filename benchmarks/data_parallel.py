@@ -7,7 +7,9 @@ its dropout off) the run is trained for ``--epochs`` epochs with the same seed a
 / N`` threads, so every variant uses the same cores); one more single-process run with
 ``--spread-seed`` shows what another seed alone changes. Reported: validation N@10 per epoch, the
 test N@10 (history masked) of the best epoch, the relative gap to one process of the main seed,
-training positions per second and the wall time. What two processes cannot repeat bit for bit:
+training positions per second and the wall time. With ``--kill-after K`` one more run per model is
+killed (SIGKILL to every process) under the largest N during epoch K + 1, then resumed from its
+last checkpoint in one process (``--resume``) and trained to the end. What two processes cannot repeat bit for bit:
 dropout masks and sampled negatives come from per-rank streams, and float sums (the gradient
 all-reduce) run in another order; with dropout off (and these models' full-softmax losses) only
 the order of float sums is left.
@@ -29,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil  # installed with accelerate
 from common import RESULTS, ROOT, command, machine, new_figure, positive, save_figure, write_results
 from table2_ml100k import IDENTITY_HEAD
 from variants import config_path
@@ -40,28 +43,58 @@ MODELS = {"sasrec": ("sasrec", []), "sasrec-nodropout": ("sasrec", ["model.dropo
 METRIC = "ndcg@10"
 
 
-def _train(model: str, processes: int, seed: int, args: argparse.Namespace, out: Path) -> dict:
+def _launch(command: list[str], env: dict, run_dir: Path, kill_after: int | None) -> None:
+    """Run ``command`` to its end, or SIGKILL it and every process under it (torchrun starts its
+    workers in sessions of their own) once epoch ``kill_after``'s checkpoint is written, halfway
+    through the next epoch's training."""
+    if kill_after is None:
+        subprocess.run(command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        return
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    metrics, last = run_dir / "metrics.jsonl", run_dir / "last.safetensors"
+    # The trainer writes an epoch's metrics line, then its last checkpoint.
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= kill_after
+               and last.exists() and last.stat().st_mtime >= metrics.stat().st_mtime):
+        if process.poll() is not None:
+            raise RuntimeError(f"{run_dir.name} ended (exit {process.returncode}) before it could be killed")
+        time.sleep(0.1)
+    time.sleep(json.loads(metrics.read_text().splitlines()[-1])["train_seconds"] / 2)
+    if process.poll() is not None:
+        raise RuntimeError(f"{run_dir.name} ended before it could be killed; lower --kill-after")
+    parent = psutil.Process(process.pid)
+    for p in [*parent.children(recursive=True), parent]:
+        p.kill()
+    process.wait()
+
+
+def _train(model: str, processes: int, seed: int, args: argparse.Namespace, out: Path,
+           resumed_in: int | None = None) -> dict:
+    """Train one variant; with ``resumed_in``, kill it after ``args.kill_after`` epochs and resume it
+    in that many processes."""
     config, overrides = MODELS[model]
-    name = f"{model}_{processes}p_{seed}"
-    threads = max(1, args.threads // processes)
-    settings = [*overrides, f"name={name}", f"train.seed={seed}", f"train.epochs={args.epochs}",
-                f"train.patience={args.epochs}", "train.progress=false", f"train.threads={threads}"]
-    train = ["-m", "hymirec", "train", "--config", str(config_path(config)), "--out", str(out), "--overwrite",
-             *(arg for s in settings for arg in ("--set", s))]
-    launcher = [sys.executable] if processes == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    name = f"{model}_{processes}p_{seed}" + (f"_resumed{resumed_in}p" if resumed_in else "")
     start = time.perf_counter()
-    subprocess.run([*launcher, *train], check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    worlds = [(processes, args.kill_after if resumed_in else None)] + ([(resumed_in, None)] if resumed_in else [])
+    for world, kill_after in worlds:
+        threads = max(1, args.threads // world)
+        settings = [*overrides, f"name={name}", f"train.seed={seed}", f"train.epochs={args.epochs}",
+                    f"train.patience={args.epochs}", "train.progress=false", f"train.threads={threads}"]
+        fresh = kill_after is not None or not resumed_in
+        train = ["-m", "hymirec", "train", "--config", str(config_path(config)), "--out", str(out),
+                 "--overwrite" if fresh else "--resume", *(arg for s in settings for arg in ("--set", s))]
+        launcher = [sys.executable] if world == 1 else \
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
+        _launch([*launcher, *train], {**os.environ, "OMP_NUM_THREADS": str(threads)}, out / name, kill_after)
     wall = time.perf_counter() - start
     results = json.loads((out / name / "results.json").read_text())
     history = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
-    row = {"model": model, "processes": processes, "seed": seed, "threads_per_process": threads, "wall_seconds": wall,
+    row = {"model": model, "processes": processes, "resumed_in": resumed_in, "seed": seed,
+           "threads_per_process": max(1, args.threads // processes), "wall_seconds": wall,
            "valid_per_epoch": [r["valid"][METRIC] for r in history], "loss_per_epoch": [r["loss"] for r in history],
            "valid": results["valid"][METRIC], "test_masked": results["test_masked"][METRIC],
            "best_epoch": results["best_epoch"], "positions_per_s": results["positions_per_s"],
            "train_seconds": results["train_seconds"]}
-    print(f"{model} x{processes} seed {seed}: valid {row['valid']:.4f} test {row['test_masked']:.4f} "
+    print(f"{name}: valid {row['valid']:.4f} test {row['test_masked']:.4f} "
           f"{row['positions_per_s']:.0f} positions/s, {wall:.0f} s", flush=True)
     return row
 
@@ -80,8 +113,11 @@ def _markdown(rows: list[dict], args: argparse.Namespace) -> str:
              "| positions/s | speed-up | wall s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        one = next(o for o in rows if o["model"] == r["model"] and o["processes"] == 1 and o["seed"] == args.seed)
-        lines.append(f"| {r['model']} | {r['processes']} | {r['seed']} | {' / '.join(f'{v:.4f}' for v in r['valid_per_epoch'])} "
+        one = next(o for o in rows if o["model"] == r["model"] and o["processes"] == 1 and o["seed"] == args.seed
+                   and not o.get("resumed_in"))
+        processes = (f"{r['processes']}, killed in epoch {args.kill_after + 1}, resumed in {r['resumed_in']}"
+                     if r.get("resumed_in") else r["processes"])
+        lines.append(f"| {r['model']} | {processes} | {r['seed']} | {' / '.join(f'{v:.4f}' for v in r['valid_per_epoch'])} "
                      f"| {_gap(r['valid'], one['valid'])} | {r['test_masked']:.4f} "
                      f"| {_gap(r['test_masked'], one['test_masked'])} "
                      f"| {' / '.join(f'{v:.4f}' for v in r['loss_per_epoch'])} | {r['positions_per_s']:.0f} "
@@ -95,7 +131,8 @@ def _plot(rows: list[dict], path: Path) -> None:
     for ax, model in zip(axes[0], models):
         for r in (r for r in rows if r["model"] == model):
             epochs = range(1, len(r["valid_per_epoch"]) + 1)
-            ax.plot(epochs, r["valid_per_epoch"], marker="o", label=f"{r['processes']} process(es), seed {r['seed']}")
+            resumed = f", resumed in {r['resumed_in']}" if r.get("resumed_in") else ""
+            ax.plot(epochs, r["valid_per_epoch"], marker="o", label=f"{r['processes']} process(es){resumed}, seed {r['seed']}")
         ax.set(title=model, xlabel="epoch", ylabel="valid N@10")
         ax.legend(fontsize=8)
     save_figure(fig, path, "one process vs data-parallel, same global batch and seed")
@@ -110,14 +147,21 @@ def main() -> None:
     parser.add_argument("--threads", type=positive, default=2, help="threads shared by a run's processes")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--spread-seed", type=int, default=43, help="one more single-process run with this seed")
+    parser.add_argument("--kill-after", type=int, default=1,
+                        help="epochs after which one more run per model is killed and resumed in one process "
+                             "(0: no such run)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if not 0 <= args.kill_after < args.epochs:
+        parser.error(f"--kill-after must be in [0, --epochs), got {args.kill_after}")
     rows = []
     with tempfile.TemporaryDirectory() as out:
         for model in args.models:
             for processes in [1, *(p for p in args.processes if p != 1)]:
                 rows.append(_train(model, processes, args.seed, args, Path(out)))
             rows.append(_train(model, 1, args.spread_seed, args, Path(out)))
+            if args.kill_after:
+                rows.append(_train(model, max(args.processes), args.seed, args, Path(out), resumed_in=1))
     write_results("data_parallel", {"machine": machine(), "command": command(), "rows": rows},
                   _markdown(rows, args), args.results)
     _plot(rows, args.results / "data_parallel.png")

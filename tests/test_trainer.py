@@ -95,6 +95,14 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         _trainer(_config(tmp_path, epochs=2, lr=0.5), split).fit(resume=True)
 
 
+def test_resume_accepts_settings_that_do_not_change_what_is_trained(tmp_path):
+    # Resuming a torchrun run in one process gives that process more threads and another backend.
+    split = _toy_split()
+    _trainer(_config(tmp_path, "train.threads=1", epochs=1), split).fit()
+    resumed = _trainer(_config(tmp_path, "train.threads=2", "train.backend=gloo", epochs=2), split).fit(resume=True)
+    assert resumed["epochs"] == 2
+
+
 def test_early_stopping_stops_after_patience(tmp_path):
     split = _toy_split()
     # lr 0 -> validation never improves after epoch 1 -> stop after 1 + patience epochs.

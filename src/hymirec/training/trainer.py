@@ -68,9 +68,10 @@ log = logging.getLogger(__name__)
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 AVERAGE = "average"  # the checkpoint prefix of the weight average's tensors
-# Settings that may differ between a killed run and its resumption.
+# Settings that may differ between a killed run and its resumption: none changes what is trained
+# (threads change only the order of float sums, as another world size does).
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "progress"), ("train", "patience"), ("train", "device"),
-                     ("train", "backend")}
+                     ("train", "backend"), ("train", "threads")}
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
