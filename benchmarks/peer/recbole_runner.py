@@ -5,7 +5,7 @@ into each other. ``benchmarks/peer_recbole.py`` creates that environment and cal
 
     ~/.cache/hymirec/peer/recbole-venv/bin/python benchmarks/peer/recbole_runner.py \
         --model sasrec --seed 2020 --threads 1 --data-path ~/.cache/hymirec/peer/recbole-data \
-        --work-dir /tmp/recbole-work --out result.json [--epochs 2]
+        --work-dir /tmp/recbole-work --out result.json [--epochs 2] [--train-batch-size 256]
 
 RecBole's ``quick_start`` is not used because it imports ``ray`` (not installed); the same steps
 (Config, create_dataset, data_preparation, get_model, Trainer.fit, Trainer.evaluate) are driven
@@ -65,6 +65,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2020, help="RecBole's default seed is 2020")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--epochs", type=int, default=None, help="override RecBole's 300 (development only)")
+    parser.add_argument("--train-batch-size", type=int, default=None,
+                        help="override RecBole's train_batch_size (its default: 2048)")
     parser.add_argument("--data-path", required=True, help="folder holding ml-100k/ml-100k.inter")
     parser.add_argument("--work-dir", required=True, help="RecBole's checkpoints, ./log and ./log_tensorboard")
     parser.add_argument("--out", required=True, help="JSON file to write")
@@ -107,6 +109,8 @@ def main() -> int:
     }
     if args.epochs is not None:
         config_dict["epochs"] = args.epochs
+    if args.train_batch_size is not None:
+        config_dict["train_batch_size"] = args.train_batch_size
     config = Config(model=MODELS[args.model], dataset="ml-100k", config_dict=config_dict)
     # For the dataset name "ml-100k" RecBole ignores data_path and reads the copy bundled inside
     # its package; point it back at the file given (the dataset's own yaml settings still apply).
@@ -199,6 +203,7 @@ def main() -> int:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "n_items_with_padding": int(dataset.item_num),
         "epochs_override": args.epochs,
+        "train_batch_size": args.train_batch_size,
         "data_file": str(data_file.resolve()),
         "data_sha256": data_sha256,
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
