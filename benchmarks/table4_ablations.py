@@ -4,9 +4,9 @@
 EMA identity head``: one interest trained on the next item, chosen on validation); its runs are
 read from ``table2_ml100k.json``, never trained here. Every other variant changes one thing of it,
 3 seeds, each run in its own process through ``hymirec train``. Where this departs from the
-paper's table: the chosen model has one interest, so DMIL is a row that adds it (2 interests, the
-window targets, Hungarian matching: ``configs/hymirec_ml100k.yaml``'s loss), and its two
-variants (w = 1, max matching) change that row. For each metric the table gives the mean ± std
+paper's table: the chosen model has one interest, so DMIL is a row that adds it (2 interests
+read at query tokens, the window targets, Hungarian matching: ``configs/hymirec_ml100k.yaml``'s
+loss), and its two variants (w = 1, max matching) change that row. For each metric the table gives the mean ± std
 over seeds and the change against the full model, marked "(noise)" when it is smaller than the
 larger of the two seed spreads. Results: ``benchmarks/results/table4_ablations.{json,md,png}``.
 Variants and seeds already measured on the same full model are kept when the script is run again
@@ -25,7 +25,7 @@ from table2_ml100k import IDENTITY_HEAD
 from variants import KS, METRICS, SPLITS, add_variant_arguments, change, metric_header, plus_minus, run_variants, table_summary
 
 FULL = "hymirec text+ID tiled EMA identity head"  # Table 2's variant
-DMIL = ["model.llm.interests=2",
+DMIL = ["model.llm.readout=query", "model.llm.interests=2",
         "train.loss={name: dmil, window: 4, matching: hungarian, temperature: 0.05, learnable_temperature: true}"]
 VARIANTS = {
     "full": ("hymirec", IDENTITY_HEAD),
