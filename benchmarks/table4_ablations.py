@@ -82,14 +82,16 @@ def main() -> int:
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "table4")
     args = parser.parse_args()
 
+    args.variants = [v for v in args.variants if v != "full"]
+    trained = run_variants(VARIANTS, args)
+    # Read after training: another call may have written its variants or seeds meanwhile.
     path = RESULTS / "table4_ablations.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     if previous.get("meta", {}).get("full") != VARIANTS["full"][1]:
         previous = {}  # measured against another full model: nothing of it compares with this one
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
     runs["full"] = json.loads((RESULTS / "table2_ml100k.json").read_text())["runs"][FULL]
-    args.variants = [v for v in args.variants if v != "full"]
-    for name, results in run_variants(VARIANTS, args).items():
+    for name, results in trained.items():
         # This call's seeds replace theirs; the variant's other seeds stay.
         runs[name] = sorted([r for r in runs.get(name, []) if r["seed"] not in args.seeds] + results,
                             key=lambda r: r["seed"])
