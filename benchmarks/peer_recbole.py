@@ -12,9 +12,9 @@ RecBole runs in its own virtual environment, created on first use under the data
 ``benchmarks/peer/recbole_runner.py``; nothing of RecBole is imported here. RecBole trains with its
 own model defaults, full-softmax cross-entropy, its default 300 epochs with early stopping after
 10 epochs without a better validation NDCG@10, and one departure from its defaults, to give the
-peer its best setting: ``train_batch_size`` 256 (``--batch-size``; RecBole's default 2048 leaves
-its GRU4Rec at unmasked test N@10 0.0481, against 0.0694 at 256 with everything else equal). The ranks of the test targets are computed by the
-runner from ``full_sort_predict`` (ties count against the model) and turned into metrics here with
+peer its best setting: ``train_batch_size`` 256 (``--batch-size``; at RecBole's 2048 its GRU4Rec
+reaches unmasked test N@10 0.0481, at 256 0.0694). The ranks of the test targets come from the
+runner, from ``full_sort_predict`` (ties count against the model), turned into metrics here with
 hymirec's own metric code; the unmasked numbers are checked against RecBole's own evaluator.
 
 Our rows come from ``benchmarks/results/baselines_ml100k.json`` (3 seeds, written by
@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, ROOT, machine
+from common import RESULTS, ROOT, machine, positive
 from variants import KS, METRICS, SPLITS, mean_std, metric_header, plus_minus, short, split_summary
 
 from hymirec.data.paths import data_dir, raw_path
@@ -132,8 +132,7 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
            "--data-path", str(data_path), "--work-dir", str(work), "--out", str(out_json)]
     if epochs_for(model, args) is not None:
         cmd += ["--epochs", str(epochs_for(model, args))]
-    if args.batch_size is not None:
-        cmd += ["--train-batch-size", str(args.batch_size)]
+    cmd += ["--train-batch-size", str(args.batch_size)]
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)  # the peer process must not see hymirec or our site-packages
@@ -425,8 +424,7 @@ def main() -> int:
     parser.add_argument("--epochs", nargs="+", default=[], metavar="[MODEL=]N",
                         help="cap RecBole's 300 epochs, for every model (N) or one (sasrec=N); a capped "
                              "run is marked as such in the table (default: RecBole's schedule)")
-    parser.add_argument("--batch-size", type=int, default=256,
-                        help="RecBole's train_batch_size (0: RecBole's own default, 2048)")
+    parser.add_argument("--batch-size", type=positive, default=256, help="RecBole's train_batch_size (its default: 2048)")
     parser.add_argument("--peer-only", action="store_true", help="RecBole rows only, no hymirec rows")
     parser.add_argument("--rerun-ours", action="store_true", help="run benchmarks/baselines_ml100k.py first")
     parser.add_argument("--ours-set", action="append", default=[],
@@ -436,9 +434,6 @@ def main() -> int:
                              "same --epochs and --threads instead of training them again")
     args = parser.parse_args()
     args.epoch_caps = parse_epoch_caps(args.epochs, parser)
-    if args.batch_size < 0:
-        parser.error(f"--batch-size must be >= 0, got {args.batch_size}")
-    args.batch_size = args.batch_size or None
 
     command = f"python benchmarks/peer_recbole.py {' '.join(sys.argv[1:])}".strip()
     python = ensure_peer_venv(peer_dir() / "recbole-venv")
@@ -453,7 +448,7 @@ def main() -> int:
             "command": command,
             "threads": args.threads,
             "epochs_override": {m: epochs_for(m, args) for m in args.models},
-            "train_batch_size": args.batch_size or "RecBole's default",
+            "train_batch_size": args.batch_size,
             "machine": machine(),
             "peer_install_steps": PEER_INSTALL_STEPS,
             "peer_freeze": freeze,
