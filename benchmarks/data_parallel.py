@@ -74,14 +74,14 @@ def _train(model: str, processes: int, seed: int, args: argparse.Namespace, out:
     config, overrides = MODELS[model]
     name = f"{model}_{processes}p_{seed}" + (f"_resumed{resumed_in}p" if resumed_in else "")
     start = time.perf_counter()
-    worlds = [(processes, args.kill_after if resumed_in else None)] + ([(resumed_in, None)] if resumed_in else [])
-    for world, kill_after in worlds:
+    # (world size, epochs after which it is killed): the run, then its resumption if any.
+    worlds = [(processes, args.kill_after), (resumed_in, None)] if resumed_in else [(processes, None)]
+    for i, (world, kill_after) in enumerate(worlds):
         threads = max(1, args.threads // world)
         settings = [*overrides, f"name={name}", f"train.seed={seed}", f"train.epochs={args.epochs}",
                     f"train.patience={args.epochs}", "train.progress=false", f"train.threads={threads}"]
-        fresh = kill_after is not None or not resumed_in
         train = ["-m", "hymirec", "train", "--config", str(config_path(config)), "--out", str(out),
-                 "--overwrite" if fresh else "--resume", *(arg for s in settings for arg in ("--set", s))]
+                 "--resume" if i else "--overwrite", *(arg for s in settings for arg in ("--set", s))]
         launcher = [sys.executable] if world == 1 else \
             [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
         _launch([*launcher, *train], {**os.environ, "OMP_NUM_THREADS": str(threads)}, out / name, kill_after)
