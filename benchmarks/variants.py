@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from common import ROOT
 
+from hymirec.training.trainer import LAST
+
 # Every k the configs evaluate (eval.ks), and the ones the baselines' tables show.
 EVAL_KS = (10, 50, 100, 200)
 KS = (10, 50, 200)
@@ -147,13 +149,15 @@ def config_path(model: str) -> Path:
 def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: str | None = None,
             reuse: bool = False) -> dict:
     """Train ``config_path(model)`` with ``seed`` and ``overrides`` in its own process
-    (or, with ``reuse``, read the results of a finished run of that name)."""
+    (or, with ``reuse``, read the results of a finished run of that name, and continue one killed
+    midway from its last checkpoint; the trainer refuses a checkpoint of other settings)."""
     name = name or f"{model}_seed{seed}"
     if reuse and (out_dir / name / "results.json").is_file():
         return json.loads((out_dir / name / "results.json").read_text())
+    mode = "--resume" if reuse and (out_dir / name / LAST).is_file() else "--overwrite"
     cmd = [
         sys.executable, "-m", "hymirec", "train", "--config", str(config_path(model)),
-        "--out", str(out_dir), "--overwrite", "--set", f"name={name}", "--set", f"train.seed={seed}",
+        "--out", str(out_dir), mode, "--set", f"name={name}", "--set", f"train.seed={seed}",
         "--set", "train.progress=false",
     ]
     for item in overrides:
@@ -184,8 +188,9 @@ def add_variant_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
     parser.add_argument("--threads", type=int, default=1, help="train.threads of each run")
     parser.add_argument("--out", default=str(out), help="run folders")
     parser.add_argument("--reuse", action="store_true",
-                        help="read the results of runs already finished under --out instead of training them again "
-                             "(to finish an interrupted benchmark, or to tabulate runs made on another machine)")
+                        help="read the results of runs already finished under --out instead of training them again, "
+                             "and continue runs killed midway from their last checkpoint (to finish an interrupted "
+                             "benchmark, or to tabulate runs made on another machine)")
 
 
 def run_name(variant: str, seed: int) -> str:

@@ -32,3 +32,34 @@ def test_out_of_range_options_are_refused_by_name(script, argv, message, monkeyp
         module.main()
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files,reuse,flag", [
+    ([], True, "--overwrite"),
+    (["last.safetensors"], True, "--resume"),  # killed midway: continued, not started over
+    (["last.safetensors"], False, "--overwrite"),
+])
+def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(files, reuse, flag, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    variants = importlib.import_module("variants")
+    (tmp_path / "run").mkdir()
+    for name in files:
+        (tmp_path / "run" / name).write_bytes(b"")
+    commands = []
+
+    def fake_train(cmd, **_):
+        commands.append(cmd)
+        (tmp_path / "run" / "results.json").write_text('{"seed": 1}')
+
+    monkeypatch.setattr(variants.subprocess, "run", fake_train)
+    variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=reuse)
+    assert flag in commands[0] and ({"--resume", "--overwrite"} - {flag}).isdisjoint(commands[0])
+
+
+def test_a_finished_benchmark_run_is_read_not_trained_again(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    variants = importlib.import_module("variants")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text('{"seed": 1, "best_epoch": 3}')
+    monkeypatch.setattr(variants.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    assert variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=True)["best_epoch"] == 3
