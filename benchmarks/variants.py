@@ -150,7 +150,8 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
             reuse: bool = False) -> dict:
     """Train ``config_path(model)`` with ``seed`` and ``overrides`` in its own process
     (or, with ``reuse``, read the results of a finished run of that name, and continue one killed
-    midway from its last checkpoint; the trainer refuses a checkpoint of other settings)."""
+    midway from its last checkpoint; the trainer refuses a checkpoint of other settings). A continued
+    run's ``wall_seconds`` counts its last process only; its ``train_seconds`` counts every epoch."""
     name = name or f"{model}_seed{seed}"
     if reuse and (out_dir / name / "results.json").is_file():
         return json.loads((out_dir / name / "results.json").read_text())
