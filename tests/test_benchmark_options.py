@@ -34,17 +34,23 @@ def test_out_of_range_options_are_refused_by_name(script, argv, message, monkeyp
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("files,reuse,flag", [
-    ([], True, "--overwrite"),
-    (["last.safetensors"], True, "--resume"),  # killed midway: continued, not started over
-    (["last.safetensors"], False, "--overwrite"),
-])
-def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(files, reuse, flag, tmp_path, monkeypatch):
+
+@pytest.fixture
+def variants(tmp_path, monkeypatch):
+    """``benchmarks/variants.py`` with an empty run folder ``tmp_path / "run"``."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    variants = importlib.import_module("variants")
     (tmp_path / "run").mkdir()
-    for name in files:
-        (tmp_path / "run" / name).write_bytes(b"")
+    return importlib.import_module("variants")
+
+
+@pytest.mark.parametrize("killed,reuse,flag", [
+    (False, True, "--overwrite"),
+    (True, True, "--resume"),  # killed midway: continued, not started over
+    (True, False, "--overwrite"),
+])
+def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(killed, reuse, flag, variants, tmp_path, monkeypatch):
+    if killed:
+        (tmp_path / "run" / variants.LAST).write_bytes(b"")
     commands = []
 
     def fake_train(cmd, **_):
@@ -56,10 +62,7 @@ def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(files, reuse, fla
     assert flag in commands[0] and ({"--resume", "--overwrite"} - {flag}).isdisjoint(commands[0])
 
 
-def test_a_finished_benchmark_run_is_read_not_trained_again(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    variants = importlib.import_module("variants")
-    (tmp_path / "run").mkdir()
+def test_a_finished_benchmark_run_is_read_not_trained_again(variants, tmp_path, monkeypatch):
     (tmp_path / "run" / "results.json").write_text('{"seed": 1, "best_epoch": 3}')
     monkeypatch.setattr(variants.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
     assert variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=True)["best_epoch"] == 3
