@@ -27,7 +27,8 @@ Our rows come from ``benchmarks/results/baselines_ml100k.json`` (3 seeds, writte
 RecBole's training is slow on CPU (it runs the whole 50-item window for every next-item sample):
 on the 2-core machine with other jobs beside it, about 240 s per epoch for SASRec and 90 s for
 GRU4Rec with one thread. The report is rewritten after every model, and ``--reuse`` takes runs
-already finished (same --epochs and --threads) instead of training them again.
+already finished (same --epochs and --threads) instead of training them again and continues one
+killed midway from its last epoch (the runner's ``--resume``; its times add up the processes').
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
     """One RecBole training in its own process; its log is shown and tee'd to the results folder."""
     name = f"{model}_seed{seed}"
     work = peer_dir() / "recbole-work" / name
-    # A fresh working folder per run: RecBole names checkpoints by time and never removes them.
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.reuse:  # with --reuse an unfinished run in `work` is continued (the runner's --resume)
+        shutil.rmtree(work, ignore_errors=True)
     out_dir = RESULTS / "peer_recbole"
     out_dir.mkdir(parents=True, exist_ok=True)
     out_json, log_path = out_dir / f"{name}.json", out_dir / f"{name}.log"
@@ -132,13 +133,13 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
            "--data-path", str(data_path), "--work-dir", str(work), "--out", str(out_json)]
     if epochs_for(model, args) is not None:
         cmd += ["--epochs", str(epochs_for(model, args))]
-    cmd += ["--train-batch-size", str(args.batch_size)]
+    cmd += ["--train-batch-size", str(args.batch_size)] + (["--resume"] if args.reuse else [])
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)  # the peer process must not see hymirec or our site-packages
     print(f"{label} RecBole {RECBOLE_NAMES[model]} seed {seed}: log {log_path.relative_to(ROOT)}", flush=True)
     start = time.perf_counter()
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if args.reuse else "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -152,8 +153,8 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
         raise SystemExit(f"RecBole run {name} failed (exit {rc}); see {log_path}")
     run = json.loads(out_json.read_text())
     # Wall time of the whole process (interpreter start, imports, data, training, evaluation), as
-    # benchmarks/variants.py's run_one measures our runs.
-    run["wall_seconds"] = wall
+    # benchmarks/variants.py's run_one measures our runs, plus the earlier processes' of a resumed run.
+    run["wall_seconds"] = wall + run.get("earlier_wall_seconds", 0.0)
     out_json.write_text(json.dumps(run))
     print(f"{label} done in {wall:.0f} s: {run['epochs_run']} epochs (best {run['best_epoch']}), "
           f"peak RSS {run['peak_rss_mb']:.0f} MiB", flush=True)
@@ -431,7 +432,8 @@ def main() -> int:
                         help="--set override passed to baselines_ml100k.py when it is run")
     parser.add_argument("--reuse", action="store_true",
                         help="take RecBole runs already in benchmarks/results/peer_recbole/ made with the "
-                             "same --epochs and --threads instead of training them again")
+                             "same --epochs and --threads instead of training them again, and continue "
+                             "a run killed midway from its last epoch")
     args = parser.parse_args()
     args.epoch_caps = parse_epoch_caps(args.epochs, parser)
 

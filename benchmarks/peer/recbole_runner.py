@@ -71,6 +71,8 @@ def main() -> int:
     parser.add_argument("--work-dir", required=True, help="RecBole's checkpoints, ./log and ./log_tensorboard")
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--progress-bars", action="store_true", help="RecBole's tqdm bars per epoch")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run whose checkpoints are in --work-dir (if any) instead of starting over")
     args = parser.parse_args()
     # RecBole's Config also parses sys.argv (as --key=value overrides); it must see none of ours.
     sys.argv = sys.argv[:1]
@@ -132,11 +134,8 @@ def main() -> int:
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
     trainer = Trainer(config, model)
-    train_start = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=True, show_progress=config["show_progress"]
-    )
-    train_seconds = time.perf_counter() - train_start
+    progress = fit_resumable(trainer, train_data, valid_data, work, args.resume, config, logger, start)
+    best_valid_score, best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
     # Loads the best checkpoint into `model` and reports RecBole's own (unmasked) test metrics.
     test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     logger.info(f"test result: {test_result}")
@@ -195,11 +194,14 @@ def main() -> int:
         "best_valid_result": plain(dict(best_valid_result or {})),
         "test_result": plain(dict(test_result)),
         "best_epoch": best_epoch + 1,  # 1-based, as hymirec counts epochs (RecBole logs 0-based)
-        "epochs_run": len(trainer.train_loss_dict),
-        "train_seconds": train_seconds,
-        # Replaced by benchmarks/peer_recbole.py with the whole subprocess' wall time; this
-        # in-process figure stays when the runner is used on its own.
-        "wall_seconds": time.perf_counter() - start,
+        "epochs_run": progress["epochs_run"],
+        "resumed_from_epoch": progress["resumed_from_epoch"],
+        "train_seconds": progress["train_seconds"],
+        # Replaced by benchmarks/peer_recbole.py with the whole subprocess' wall time (plus the
+        # earlier processes' of a resumed run); this in-process figure stays when the runner is
+        # used on its own.
+        "wall_seconds": time.perf_counter() - start + progress["earlier_wall_seconds"],
+        "earlier_wall_seconds": progress["earlier_wall_seconds"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "n_items_with_padding": int(dataset.item_num),
         "epochs_override": args.epochs,
@@ -220,6 +222,63 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(out))
     logger.info(f"wrote {args.out}")
     return 0
+
+
+def fit_resumable(trainer, train_data, valid_data, work: Path, resume: bool, config, logger,
+                  process_start: float) -> dict:
+    """``Trainer.fit`` that leaves a checkpoint after every epoch and, with ``resume``, continues
+    from it, so that a run killed midway (RecBole's SASRec takes hours on two CPU cores) loses at
+    most one epoch.
+
+    The best model goes to ``saved/best.pth`` (RecBole's own file, written when validation
+    improves) and the last epoch to ``saved/last.pth`` (same format, plus ``progress.json`` with
+    the training and wall seconds spent so far, wall from ``process_start``). A resumed run restores the model, the optimizer
+    and the early-stopping state, not the random state: from the resumed epoch on it samples
+    differently from an uninterrupted run with the same seed. A run killed before its first
+    ``last.pth`` but after a best one (a runner without this function) resumes from the best
+    epoch, training the epochs after it again.
+    """
+    saved = work / "saved"
+    best, last, progress_file = saved / "best.pth", saved / "last.pth", work / "progress.json"
+    earlier = {"train_seconds": 0.0, "wall_seconds": 0.0}
+    resumed_from = None
+    older_best = sorted(p for p in saved.glob("*.pth") if p not in (best, last)) if resume else []
+    if resume and (last.exists() or older_best):
+        trainer.resume_checkpoint(last if last.exists() else older_best[-1])
+        resumed_from = trainer.start_epoch
+        if progress_file.exists() and last.exists():
+            earlier = json.loads(progress_file.read_text())
+        if older_best and not best.exists():
+            older_best[-1].rename(best)
+    trainer.saved_model_file = str(best)
+    fit_start = time.perf_counter()
+
+    def after_epoch(epoch_idx: int, _valid_score: float) -> None:
+        # RecBole's own checkpoint writer, so that resume_checkpoint reads it back.
+        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(last))
+        now = time.perf_counter()
+        progress_file.write_text(json.dumps({
+            "epoch": epoch_idx, "train_seconds": earlier["train_seconds"] + now - fit_start,
+            "wall_seconds": earlier["wall_seconds"] + now - process_start}))
+
+    # Killed after its last epoch was saved (fit would then overwrite best.pth with an "epoch -1").
+    stopped = trainer.cur_step > config["stopping_step"] or trainer.start_epoch >= trainer.epochs
+    if not stopped:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=config["show_progress"], callback_fn=after_epoch)
+    train_seconds = earlier["train_seconds"] + time.perf_counter() - fit_start
+    result = trainer.best_valid_result
+    if result is None:  # no better epoch after the resume: read the best one's validation again
+        result = trainer.evaluate(valid_data, load_best_model=True, show_progress=False)
+        logger.info(f"validation of the best checkpoint (epoch before the resume): {result}")
+    epochs = trainer.train_loss_dict
+    return {
+        "best_valid_score": float(trainer.best_valid_score),
+        "best_valid_result": result,
+        "epochs_run": max(epochs) + 1 if epochs else trainer.start_epoch,
+        "resumed_from_epoch": None if resumed_from is None else resumed_from + 1,  # 1-based
+        "train_seconds": train_seconds,
+        "earlier_wall_seconds": earlier["wall_seconds"],
+    }
 
 
 def recbole_sequences(train_inter, uid: str, iid: str, item_list_field: str) -> dict:
