@@ -1,7 +1,9 @@
 """The analysis benchmarks refuse out-of-range options before any training, naming the option."""
 
 import importlib
+import json
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,38 @@ def test_a_finished_benchmark_run_is_read_not_trained_again(variants, tmp_path, 
     (tmp_path / "run" / "results.json").write_text('{"seed": 1, "best_epoch": 3}')
     monkeypatch.setattr(variants.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
     assert variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=True)["best_epoch"] == 3
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_killed_recbole_run_is_continued_only_with_reuse(reuse, tmp_path, monkeypatch):
+    """peer_recbole: --reuse keeps the run's working folder and asks the runner to resume from it;
+    otherwise the folder is cleared and the run starts over. A resumed run's wall time adds up
+    the earlier processes'."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    peer = importlib.import_module("peer_recbole")
+    monkeypatch.setattr(peer, "peer_dir", lambda: tmp_path / "peer")
+    monkeypatch.setattr(peer, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(peer, "ROOT", tmp_path)
+    checkpoint = tmp_path / "peer" / "recbole-work" / "sasrec_seed2020" / "saved" / "last.pth"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    commands = []
+
+    class FakeRunner:
+        def __init__(self, cmd, **_):
+            commands.append(cmd)
+            out = Path(cmd[cmd.index("--out") + 1])
+            earlier = 1000.0 if "--resume" in cmd else 0.0
+            out.write_text(json.dumps({"earlier_wall_seconds": earlier, "epochs_run": 3, "best_epoch": 2,
+                                       "peak_rss_mb": 1}))
+            self.stdout = iter(["epoch 2 training\n"])
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(peer.subprocess, "Popen", FakeRunner)
+    args = SimpleNamespace(reuse=reuse, threads=1, batch_size=256, epoch_caps={})
+    run = peer.run_recbole(Path("python"), "sasrec", 2020, args, tmp_path, "[1/1]")
+    assert ("--resume" in commands[0]) == reuse
+    assert checkpoint.exists() == reuse
+    assert (run["wall_seconds"] >= 1000.0) == reuse
