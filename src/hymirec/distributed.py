@@ -14,6 +14,7 @@ here move tensors, never pickled objects.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 from dataclasses import dataclass
@@ -147,6 +148,9 @@ def join_world(backend: str, device: torch.device) -> World:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(name)
+        # Left to the interpreter's exit, gloo's worker threads can outlive the group and abort
+        # one rank ("terminate called without an active exception", seen under load).
+        atexit.register(dist.destroy_process_group)
     elif dist.get_backend() != name:
         raise ConfigError(f"this process already joined a {dist.get_backend()} group; train.backend asks for {name}")
     return World(dist.get_rank(), dist.get_world_size(), device if name == "nccl" else torch.device("cpu"))
