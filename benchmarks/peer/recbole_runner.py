@@ -224,6 +224,10 @@ def main() -> int:
     return 0
 
 
+# A run is continued only with the settings it was started with.
+RESUME_KEYS = ["model", "seed", "train_batch_size", "learning_rate", "stopping_step", "MAX_ITEM_LIST_LENGTH"]
+
+
 def fit_resumable(trainer, train_data, valid_data, work: Path, resume: bool, config, logger,
                   process_start: float) -> dict:
     """``Trainer.fit`` that leaves a checkpoint after every epoch and, with ``resume``, continues
@@ -238,13 +242,21 @@ def fit_resumable(trainer, train_data, valid_data, work: Path, resume: bool, con
     ``last.pth`` but after a best one (a runner without this function) resumes from the best
     epoch, training the epochs after it again.
     """
+    import torch
+
     saved = work / "saved"
     best, last, progress_file = saved / "best.pth", saved / "last.pth", work / "progress.json"
     earlier = {"train_seconds": 0.0, "wall_seconds": 0.0}
     resumed_from = None
     older_best = sorted(p for p in saved.glob("*.pth") if p not in (best, last)) if resume else []
     if resume and (last.exists() or older_best):
-        trainer.resume_checkpoint(last if last.exists() else older_best[-1])
+        checkpoint = last if last.exists() else older_best[-1]
+        made_with = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+        changed = [k for k in RESUME_KEYS if made_with[k] != config[k]]
+        if changed:
+            raise SystemExit(f"{checkpoint} was made with other settings ({', '.join(changed)}); "
+                             "run without --reuse to start over")
+        trainer.resume_checkpoint(checkpoint)
         resumed_from = trainer.start_epoch
         if progress_file.exists() and last.exists():
             earlier = json.loads(progress_file.read_text())
