@@ -236,11 +236,11 @@ def fit_resumable(trainer, train_data, valid_data, work: Path, resume: bool, con
 
     The best model goes to ``saved/best.pth`` (RecBole's own file, written when validation
     improves) and the last epoch to ``saved/last.pth`` (same format, plus ``progress.json`` with
-    the training and wall seconds spent so far, wall from ``process_start``). A resumed run restores the model, the optimizer
-    and the early-stopping state, not the random state: from the resumed epoch on it samples
-    differently from an uninterrupted run with the same seed. A run killed before its first
-    ``last.pth`` but after a best one (a runner without this function) resumes from the best
-    epoch, training the epochs after it again.
+    the training and wall seconds spent so far, wall from ``process_start``). A resumed run
+    restores the model, the optimizer and the early-stopping state, not the random state: from
+    the resumed epoch on it samples differently from an uninterrupted run with the same seed. A
+    run killed before its first ``last.pth`` but after a best one (a runner without this
+    function) resumes from the best epoch, training the epochs after it again.
     """
     import torch
 
