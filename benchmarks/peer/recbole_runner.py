@@ -266,8 +266,10 @@ def fit_resumable(trainer, train_data, valid_data, work: Path, resume: bool, con
     fit_start = time.perf_counter()
 
     def after_epoch(epoch_idx: int, _valid_score: float) -> None:
-        # RecBole's own checkpoint writer, so that resume_checkpoint reads it back.
-        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(last))
+        # RecBole's own checkpoint writer, so that resume_checkpoint reads it back; written aside
+        # and renamed, so that a kill while writing leaves the previous epoch's whole.
+        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=str(last) + ".part")
+        os.replace(str(last) + ".part", last)
         now = time.perf_counter()
         progress_file.write_text(json.dumps({
             "epoch": epoch_idx, "train_seconds": earlier["train_seconds"] + now - fit_start,
