@@ -24,10 +24,8 @@ Our rows come from ``benchmarks/results/baselines_ml100k.json`` (3 seeds, writte
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/peer_recbole.py --threads 1 [--seeds 2020] \
         [--models sasrec gru4rec] [--epochs 2] [--batch-size 256] [--peer-only] [--rerun-ours] [--reuse]
 
-RecBole's training is slow on CPU (it runs the whole 50-item window for every next-item sample):
-on the 2-core machine with other jobs beside it, about 240 s per epoch for SASRec and 90 s for
-GRU4Rec with one thread. The report is rewritten after every model, and ``--reuse`` takes runs
-already finished (same --epochs and --threads) instead of training them again and continues one
+RecBole is slow on CPU (~240 s an epoch for SASRec, 90 s for GRU4Rec, one thread). ``--reuse``
+takes finished runs (same --epochs, --threads) instead of training them again and continues one
 killed midway from its last epoch (the runner's ``--resume``; its times add up the processes').
 """
 
@@ -121,14 +119,16 @@ def prepare_recbole_data(folder: Path) -> Path:
 
 
 def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, data_path: Path, label: str) -> dict:
-    """One RecBole training in its own process; its log is shown and tee'd to the results folder."""
+    """One RecBole training in its own process; its log is shown, kept in its work folder while the
+    run is unfinished (a --reuse continuation appends to it) and copied to the results when it ends."""
     name = f"{model}_seed{seed}"
     work = peer_dir() / "recbole-work" / name
     if not args.reuse:  # with --reuse an unfinished run in `work` is continued (the runner's --resume)
         shutil.rmtree(work, ignore_errors=True)
     out_dir = RESULTS / "peer_recbole"
     out_dir.mkdir(parents=True, exist_ok=True)
-    out_json, log_path = out_dir / f"{name}.json", out_dir / f"{name}.log"
+    out_json, log_path, work_log = out_dir / f"{name}.json", out_dir / f"{name}.log", work / "run.log"
+    work.mkdir(parents=True, exist_ok=True)
     cmd = [str(python), str(RUNNER), "--model", model, "--seed", str(seed), "--threads", str(args.threads),
            "--data-path", str(data_path), "--work-dir", str(work), "--out", str(out_json)]
     if epochs_for(model, args) is not None:
@@ -137,9 +137,9 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)  # the peer process must not see hymirec or our site-packages
-    print(f"{label} RecBole {RECBOLE_NAMES[model]} seed {seed}: log {log_path.relative_to(ROOT)}", flush=True)
+    print(f"{label} RecBole {RECBOLE_NAMES[model]} seed {seed}: log {work_log}", flush=True)
     start = time.perf_counter()
-    with open(log_path, "a" if args.reuse else "w") as log:
+    with open(work_log, "a" if args.reuse else "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -150,7 +150,8 @@ def run_recbole(python: Path, model: str, seed: int, args: argparse.Namespace, d
         rc = proc.wait()
     wall = time.perf_counter() - start
     if rc != 0:
-        raise SystemExit(f"RecBole run {name} failed (exit {rc}); see {log_path}")
+        raise SystemExit(f"RecBole run {name} failed (exit {rc}); see {work_log}")
+    shutil.copyfile(work_log, log_path)  # the committed log changes only when its run is complete
     run = json.loads(out_json.read_text())
     # Wall time of the whole process (interpreter start, imports, data, training, evaluation), as
     # benchmarks/variants.py's run_one measures our runs, plus the earlier processes' of a resumed run.
