@@ -93,6 +93,8 @@ def _positive_cases():
         (lambda: ItemTextConfig(max_tokens=0).validate(), BackboneError, "max_tokens must be >= 1, got 0"),
         (lambda: ServeConfig(refresh_events=0), ConfigError, "serve refresh_events must be >= 1, got 0"),
         (lambda: DataConfig(max_len=0).validate(), ValueError, "data.max_len must be >= 1, got 0"),
+        (lambda: DataConfig(max_len=50, window_context=50).validate(), ValueError,
+         "data.window_context must be in [0, data.max_len=50), got 50"),
         (lambda: TrainConfig(patience=0).validate(), ValueError, "train.patience must be >= 1, got 0"),
         (lambda: DMILConfig(similarity="cosine", cluster_iters=0).validate(), ValueError,
          "cluster_iters must be >= 1, got 0"),

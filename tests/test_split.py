@@ -85,6 +85,21 @@ def test_a_phase_moves_the_boundaries_before_the_most_recent_window():
         assert sorted(targets.tolist()) == list(range(2, 12))
 
 
+def test_window_context_reads_earlier_items_without_training_them_twice():
+    seq = (np.arange(1, 12), np.arange(1, 12))  # 10 next-item pairs
+    windows = training_windows([seq], max_len=4, context=2)
+    assert [w[0].tolist() for w in windows] == [[7, 8, 9, 10], [5, 6, 7, 8], [3, 4, 5, 6], [1, 2, 3, 4]]
+    assert [w[2].tolist() for w in windows] == [[0, 0, 10, 11], [0, 0, 8, 9], [0, 0, 6, 7], [2, 3, 4, 5]]
+    for phase in range(2):  # every pair exactly once; each sees >= 2 items before it, or all there are
+        for inputs, _, targets in training_windows([seq], 4, np.array([phase]), context=2):
+            assert len(inputs) <= 4
+            assert all(i >= 2 or inputs[0] == 1 for i in np.flatnonzero(targets))
+        targets = np.concatenate([w[2] for w in training_windows([seq], 4, np.array([phase]), context=2)])
+        assert sorted(targets[targets > 0].tolist()) == list(range(2, 12))
+    with pytest.raises(ValueError, match="window_context"):
+        training_windows([seq], max_len=4, context=4)
+
+
 def test_pad_right():
     out = pad_right([np.array([1, 2]), np.array([3])])
     assert out.tolist() == [[1, 2], [3, 0]]

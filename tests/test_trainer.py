@@ -58,8 +58,8 @@ def test_training_learns_and_writes_its_files(tmp_path):
     assert results["test_masked"]["recall@10"] >= results["test_unmasked"]["recall@10"] - 1e-9
 
 
-@pytest.mark.parametrize("extra", [(), ("data.window_phase=random", "data.max_len=4", "train.schedule=cosine",
-                                         "train.warmup_steps=3"), ("train.ema_decay=0.9",)])
+@pytest.mark.parametrize("extra", [(), ("data.window_phase=random", "data.max_len=4", "data.window_context=2",
+                                         "train.schedule=cosine", "train.warmup_steps=3"), ("train.ema_decay=0.9",)])
 def test_killed_run_resumes_to_identical_results(tmp_path, extra):
     split = _toy_split()
     full = _trainer(_config(tmp_path / "a", *extra, epochs=3, lr=0.01), split).fit()

@@ -7,26 +7,42 @@ import torch
 
 
 def training_windows(
-    sequences: list[tuple[np.ndarray, np.ndarray]], max_len: int, phases: np.ndarray | None = None
+    sequences: list[tuple[np.ndarray, np.ndarray]],
+    max_len: int,
+    phases: np.ndarray | None = None,
+    context: int = 0,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Cut training sequences into (inputs, timestamps, next-item targets) windows of at most
     ``max_len`` positions, so that every next-item pair of a long sequence is trained on exactly
     once (the most recent window keeps the most context; earlier windows start their context
     afresh).
 
-    ``phases`` (one per sequence, each in ``0..max_len-1``): after the most recent window, a
-    window of that many positions, then windows of ``max_len`` again; drawn anew each epoch
+    ``phases`` (one per sequence, each in ``0..max_len-context-1``): after the most recent window,
+    a window of that many trained positions, then full windows again; drawn anew each epoch
     (``data.window_phase: random``) the boundaries, and with them each position's context, move
-    between epochs. ``None`` (or 0): fixed windows of ``max_len`` from the end."""
-    windows = []
+    between epochs. ``None`` (or 0): fixed windows from the end.
+
+    ``context`` (``data.window_context``): each window's first ``context`` positions are read but
+    not trained (target 0) and overlap the window before, so that every trained pair past the
+    sequence's start sees at least ``context`` earlier items, as it does at inference, where the
+    model reads the last ``max_len`` items (RecBole reads a full window before every pair). Each
+    pair is still trained once; a sequence costs about ``max_len / (max_len - context)`` times the
+    positions to run."""
+    if not 0 <= context < max_len:
+        raise ValueError(f"data.window_context must be in [0, max_len={max_len}), got {context}")
+    windows, trained = [], max_len - context
     for index, (items, times) in enumerate(sequences):
         phase = 0 if phases is None else int(phases[index])
-        bounds, step = [len(items) - 1], max_len  # from the number of next-item pairs down to 0
+        bounds, step = [len(items) - 1], trained  # from the number of next-item pairs down to 0
         while bounds[-1] > 0:
-            bounds.append(max(0, bounds[-1] - step))
-            step = phase if len(bounds) == 2 and phase else max_len
-        windows += [(items[start:end], times[start:end], items[start + 1 : end + 1])
-                    for end, start in zip(bounds, bounds[1:])]
+            end = bounds[-1]  # a prefix that fits one window is read whole, all of it trained
+            bounds.append(0 if end <= max_len else end - step)
+            step = phase if len(bounds) == 2 and phase else trained
+        for end, start in zip(bounds, bounds[1:]):
+            read = max(0, start - context)
+            targets = items[read + 1 : end + 1].copy()
+            targets[: start - read] = 0  # context only: trained by the window before
+            windows.append((items[read:end], times[read:end], targets))
     return windows
 
 

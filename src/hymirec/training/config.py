@@ -27,18 +27,26 @@ class DataConfig(Settings):
     ``window_phase``: how training sequences longer than ``max_len`` are cut into rows
     (``hymirec.data.batching.training_windows``): ``fixed`` tiles of ``max_len`` from the end, or
     ``random``: the most recent tile fixed, the boundaries before it moved by a phase drawn per
-    sequence and epoch, so that a position is not always read with the same context."""
+    sequence and epoch, so that a position is not always read with the same context.
+
+    ``window_context``: positions at the start of each window read as context only, overlapping
+    the window before, so that no trained pair past a sequence's start has fewer earlier items in
+    view (0: windows do not overlap; models that train on every position only)."""
 
     dataset: str = "movielens-100k"
     data_dir: str | None = None
     max_len: int = 200
     window_phase: Literal["fixed", "random"] = "fixed"
+    window_context: int = 0
     test_window: int = 1
     cold_items: float = 0.0
     cold_seed: int = 0
 
     def validate(self) -> None:
         require_positive(self, ("max_len",), ValueError, "data.")
+        if not 0 <= self.window_context < self.max_len:
+            raise ValueError(f"data.window_context must be in [0, data.max_len={self.max_len}), "
+                             f"got {self.window_context}")
         check_split_options(self.test_window, self.cold_items)
 
 

@@ -179,7 +179,7 @@ class Trainer:
                 self.step, device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.sequences = split.train_sequences()
-        self.windows = training_windows(self.sequences, config.data.max_len)
+        self.windows = training_windows(self.sequences, config.data.max_len, context=config.data.window_context)
         self.evaluator = Evaluator.from_config(config.eval)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
@@ -259,10 +259,10 @@ class Trainer:
     def _cut_rows(self) -> None:
         """This epoch's training rows: with ``data.window_phase: random``, cut anew with phases
         drawn from the run's generator (so a resumed run draws the same ones)."""
-        max_len = self.config.data.max_len
+        max_len, context = self.config.data.max_len, self.config.data.window_context
         if self.config.data.window_phase == "random":
-            phases = torch.randint(0, max_len, (len(self.sequences),), generator=self.generator).numpy()
-            self.windows = training_windows(self.sequences, max_len, phases)
+            phases = torch.randint(0, max_len - context, (len(self.sequences),), generator=self.generator).numpy()
+            self.windows = training_windows(self.sequences, max_len, phases, context)
 
     def _reseed(self, epoch: int) -> None:
         """Under torchrun, this rank's dropout and negative-sampling streams for ``epoch``: drawn
