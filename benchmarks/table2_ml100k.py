@@ -86,9 +86,9 @@ BASELINES = {
 }
 # Read from earlier benchmarks: table row -> (results file, its variants of that model).
 EARLIER = {
-    "GRU4Rec": ("baselines_ml100k.json", ["gru4rec", "gru4rec EMA"]),
-    "SASRec": ("baselines_ml100k.json", ["sasrec"]),
-    "HSTU": ("baselines_ml100k.json", ["hstu"]),
+    "GRU4Rec": ("baselines_ml100k.json", ["gru4rec", "gru4rec EMA", "gru4rec EMA window context 40"]),
+    "SASRec": ("baselines_ml100k.json", ["sasrec"]),  # its config has the window context since 2026-12-03
+    "HSTU": ("baselines_ml100k.json", ["hstu", "hstu window context 40"]),
     "MoRec": ("llm_baselines_ml100k.json", ["morec text", "morec text+ID"]),
     "HLLM": ("llm_baselines_ml100k.json", ["hllm text", "hllm text+ID"]),
 }
