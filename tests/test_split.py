@@ -80,6 +80,8 @@ def test_a_phase_moves_the_boundaries_before_the_most_recent_window():
     assert [w[0].tolist() for w in windows] == [[7, 8, 9, 10], [4, 5, 6], [1, 2, 3]]
     assert [w[2].tolist() for w in windows] == [[8, 9, 10, 11], [5, 6, 7], [2, 3, 4]]
     assert training_windows([seq], 4, np.array([0]))[1][0].tolist() == [3, 4, 5, 6]
+    short = (np.arange(1, 8), np.arange(1, 8))  # 6 pairs: a phase of 1 leaves windows of 1 and 1
+    assert [w[0].tolist() for w in training_windows([short], 4, np.array([1]))] == [[3, 4, 5, 6], [2], [1]]
     for phase in range(4):  # every pair exactly once, whatever the phase
         targets = np.concatenate([w[2] for w in training_windows([seq], 4, np.array([phase]))])
         assert sorted(targets.tolist()) == list(range(2, 12))

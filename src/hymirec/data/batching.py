@@ -35,8 +35,8 @@ def training_windows(
         phase = 0 if phases is None else int(phases[index])
         bounds, step = [len(items) - 1], trained  # from the number of next-item pairs down to 0
         while bounds[-1] > 0:
-            end = bounds[-1]  # a prefix that fits one window is read whole, all of it trained
-            bounds.append(0 if end <= max_len else end - step)
+            end = bounds[-1]  # with a context, a prefix that fits one window is read whole, all trained
+            bounds.append(0 if context and end <= max_len else max(0, end - step))
             step = phase if len(bounds) == 2 and phase else trained
         for end, start in zip(bounds, bounds[1:]):
             read = max(0, start - context)
