@@ -26,6 +26,8 @@ LLAMA = {"source": "random-llama", "hidden_size": 16, "num_layers": 2, "num_head
 TINY = {
     "sasrec": {"dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 16},
     "sasrec-pre": {"dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "layer_norm": "pre"},
+    "sasrec-post": {"dim": 8, "num_layers": 2, "num_heads": 2, "ffn_dim": 16, "layer_norm": "post",
+                    "activation": "gelu"},
     "gru4rec": {"dim": 8, "hidden_size": 12, "num_layers": 2},
     "gru4rec-bias": {"dim": 8, "hidden_size": 12, "num_layers": 1, "bias": True},
     "hstu": {"dim": 8, "num_layers": 2, "num_heads": 2, "linear_dim": 4, "attention_dim": 4},
@@ -191,7 +193,7 @@ def _sdpa_calls(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "morec"])
+@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "sasrec-post", "morec"])
 def test_fast_causal_path_is_taken_only_for_right_padded_rows(name, monkeypatch):
     model = make(name)
     calls = _sdpa_calls(monkeypatch)
@@ -205,7 +207,7 @@ def test_fast_causal_path_is_taken_only_for_right_padded_rows(name, monkeypatch)
     assert calls and all(mask is not None and not causal for mask, causal in calls)
 
 
-@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "morec"])
+@pytest.mark.parametrize("name", ["sasrec", "sasrec-pre", "sasrec-post", "morec"])
 @pytest.mark.parametrize("train", [False, True])
 def test_fast_causal_path_matches_the_masked_path(name, train, monkeypatch):
     """``is_causal`` without a mask gives the masked path's outputs at every real position (all
@@ -332,6 +334,21 @@ def test_sasrec_block_arrangements_are_different_functions():
     pre.load_state_dict(query.state_dict())  # same weights, only the arrangement differs
     items, stamps, _ = batch([5, 3])
     assert not torch.allclose(query(items, stamps), pre(items, stamps))
+
+
+def test_post_ln_sasrec_normalises_its_input_and_every_block_output():
+    """RecBole's arrangement: LN(items + positions), LN after each residual, no final LN; the
+    hidden states are LayerNorm outputs (mean 0, variance 1 with the initial affine)."""
+    model = make("sasrec-post")
+    assert isinstance(model.ln_final, torch.nn.Identity)
+    assert isinstance(model.blocks[0].ffn[1], torch.nn.GELU)
+    items, stamps, _ = batch([5, 3])
+    real = items != 0
+    for states in (model.embed_inputs(items), model(items, stamps)):
+        states = states[real]
+        assert torch.allclose(states.mean(-1), torch.zeros(len(states)), atol=1e-5)
+        assert torch.allclose(states.var(-1, unbiased=False), torch.ones(len(states)), atol=1e-3)
+    assert torch.count_nonzero(model.embed_inputs(items)[~real]) == 0
 
 
 @pytest.mark.parametrize("name", ["hllm", "morec-trained-ids"])

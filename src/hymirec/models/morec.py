@@ -37,5 +37,5 @@ class MoRec(ItemSideModel, SASRec):
         super().__init__(config, inputs, own_table=False)
         self.items = ItemSide(config.items, inputs, config.dim, "morec")
 
-    def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
-        return self.input(items, self.embed_items(items))
+    def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self.embed_items(items)

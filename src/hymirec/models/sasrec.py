@@ -5,14 +5,22 @@ LayerNorm, and candidate items scored against the same embedding table the seque
 Defaults are the ML-1M settings of the generative-recommenders SASRec baseline (dim 50, 2 blocks,
 1 head, FFN width 50, dropout 0.2).
 
-Two block arrangements (``layer_norm``):
+Three block arrangements (``layer_norm``):
 
 * ``"query"`` -- the authors' PyTorch port (pmixer/SASRec.pytorch, which generative-recommenders'
   SASRec copies): only the query is layer-normalised, keys and values read the un-normalised
   input, the residual is added to the *normalised* query, then ``LN -> FFN`` with the FFN's own
   residual around the normalised input;
 * ``"pre"`` -- the standard pre-LN block (GPT-2 style): ``x + attn(LN(x))`` with keys and values
-  normalised too, then ``x + FFN(LN(x))``.
+  normalised too, then ``x + FFN(LN(x))``;
+* ``"post"`` -- RecBole's SASRec (BERT-style post-LN): ``LN(x + attn(x))`` then ``LN(x + FFN(x))``,
+  the input normalised once (``LN(items + positions)``, then dropout) and no final LayerNorm, the
+  blocks' output being normalised already. It departs from RecBole in the FFN's dropout between its
+  two layers (RecBole drops only after the second), the Xavier init of the blocks' linear layers
+  (RecBole: N(0, 0.02)) and the ``sqrt(dim)`` scale of the item vectors before the input
+  LayerNorm (which only changes their weight against the positions).
+
+``activation`` picks the FFN's non-linearity: ReLU (the authors') or GELU (RecBole's).
 
 Where this departs from the port in both arrangements: embeddings are initialised truncated
 N(0, 0.02) (the generative-recommenders choice) where the port applies Xavier-normal to every
@@ -48,7 +56,8 @@ class SASRecConfig(Settings):
     # Dropout on the attention weights, separate because on CPU it is costly: it forces the
     # unfused attention kernel (about 2.5x the attention time). 0.2 is the reference setting.
     attention_dropout: float = 0.2
-    layer_norm: Literal["query", "pre"] = "query"
+    layer_norm: Literal["query", "pre", "post"] = "query"
+    activation: Literal["relu", "gelu"] = "relu"
 
     def validate(self) -> None:
         """Raise ValueError for settings no model can be built from."""
@@ -98,13 +107,13 @@ class Block(nn.Module):
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
-        self.query_norm = config.layer_norm == "query"
+        self.arrangement = config.layer_norm
         self.ln_attn = nn.LayerNorm(config.dim)
         self.attn = CausalSelfAttention(config)
         self.ln_ffn = nn.LayerNorm(config.dim)
         self.ffn = nn.Sequential(
             nn.Linear(config.dim, config.ffn_dim),
-            nn.ReLU(),
+            nn.GELU() if config.activation == "gelu" else nn.ReLU(),
             nn.Dropout(config.dropout),
             nn.Linear(config.ffn_dim, config.dim),
         )
@@ -112,8 +121,11 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """``[B, L, D]`` -> ``[B, L, D]``; ``mask`` as ``CausalSelfAttention`` takes it."""
+        if self.arrangement == "post":
+            x = self.ln_attn(x + self.dropout(self.attn(x, x, mask)))
+            return self.ln_ffn(x + self.dropout(self.ffn(x)))
         normed = self.ln_attn(x)
-        if self.query_norm:
+        if self.arrangement == "query":
             x = normed + self.dropout(self.attn(normed, x, mask))
             normed = self.ln_ffn(x)
             return normed + self.dropout(self.ffn(normed))
@@ -127,9 +139,14 @@ class SASRec(SequentialRecommender):
     def __init__(self, config: SASRecConfig, inputs: ModelInputs, own_table: bool = True) -> None:
         super().__init__(inputs)
         self.config = config
-        self.input = SequenceInput(inputs.n_items, inputs.max_len, config.dim, config.dropout, own_table=own_table)
+        post = config.layer_norm == "post"
+        # Post-LN normalises the input before its dropout, so the input's own dropout moves here.
+        self.input = SequenceInput(
+            inputs.n_items, inputs.max_len, config.dim, 0.0 if post else config.dropout, own_table=own_table
+        )
+        self.input_norm = nn.Sequential(nn.LayerNorm(config.dim), nn.Dropout(config.dropout)) if post else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
-        self.ln_final = nn.LayerNorm(config.dim)
+        self.ln_final = nn.Identity() if post else nn.LayerNorm(config.dim)
         # Xavier-normal weights, zero biases: the reference baseline's initialisation.
         for module in self.blocks.modules():
             if isinstance(module, nn.Linear):
@@ -146,8 +163,16 @@ class SASRec(SequentialRecommender):
         return self.ln_final(x)
 
     def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
-        """The blocks' input: item embeddings scaled, plus positions, dropout, padding zeroed."""
-        return self.input(items)
+        """The blocks' input: item embeddings scaled, plus positions, dropout, padding zeroed
+        (post-LN: normalised before the dropout)."""
+        x = self.input(items, self.input_vectors(items))
+        if self.input_norm is None:
+            return x
+        return self.input_norm(x) * (items != 0).unsqueeze(-1).to(x.dtype)
+
+    def input_vectors(self, items: torch.Tensor) -> torch.Tensor | None:
+        """Item vectors the input reads instead of its own table (``None``: the table)."""
+        return None
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Rows of the input item table: ``[*ids.shape, dim]``."""
