@@ -76,6 +76,7 @@ class SequenceInput(nn.Module):
 
     This is the SASRec input (Kang & McAuley 2018), which the HSTU reference reuses. Padded
     positions are zeroed so that nothing about padding can enter a model through its input.
+    ``normalise`` adds a LayerNorm before the dropout (RecBole's SASRec input).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class SequenceInput(nn.Module):
         dropout: float,
         positional: bool = True,
         own_table: bool = True,
+        normalise: bool = False,
     ) -> None:
         super().__init__()
         self.max_len = max_len
@@ -98,6 +100,7 @@ class SequenceInput(nn.Module):
             nn.init.trunc_normal_(
                 self.positions.weight, std=1 / self.scale, a=-2 / self.scale, b=2 / self.scale
             )
+        self.norm = nn.LayerNorm(dim) if normalise else None
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, items: torch.Tensor, vectors: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,5 +114,7 @@ class SequenceInput(nn.Module):
         x = (self.items(items) if vectors is None else vectors) * self.scale
         if self.positions is not None:
             x = x + self.positions(torch.arange(length, device=items.device))
+        if self.norm is not None:
+            x = self.norm(x)
         x = self.dropout(x)
         return x * (items != 0).unsqueeze(-1).to(x.dtype)

@@ -140,11 +140,9 @@ class SASRec(SequentialRecommender):
         super().__init__(inputs)
         self.config = config
         post = config.layer_norm == "post"
-        # Post-LN normalises the input before its dropout, so the input's own dropout moves here.
         self.input = SequenceInput(
-            inputs.n_items, inputs.max_len, config.dim, 0.0 if post else config.dropout, own_table=own_table
+            inputs.n_items, inputs.max_len, config.dim, config.dropout, own_table=own_table, normalise=post
         )
-        self.input_norm = nn.Sequential(nn.LayerNorm(config.dim), nn.Dropout(config.dropout)) if post else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.ln_final = nn.Identity() if post else nn.LayerNorm(config.dim)
         # Xavier-normal weights, zero biases: the reference baseline's initialisation.
@@ -165,10 +163,7 @@ class SASRec(SequentialRecommender):
     def embed_inputs(self, items: torch.Tensor) -> torch.Tensor:
         """The blocks' input: item embeddings scaled, plus positions, dropout, padding zeroed
         (post-LN: normalised before the dropout)."""
-        x = self.input(items, self.input_vectors(items))
-        if self.input_norm is None:
-            return x
-        return self.input_norm(x) * (items != 0).unsqueeze(-1).to(x.dtype)
+        return self.input(items, self.input_vectors(items))
 
     def input_vectors(self, items: torch.Tensor) -> torch.Tensor | None:
         """Item vectors the input reads instead of its own table (``None``: the table)."""
