@@ -21,7 +21,7 @@ import json
 
 from common import RESULTS, ROOT, command, machine, new_figure, positive, save_figure, write_results
 from table4_ablations import VARIANTS as TABLE4
-from variants import add_variant_arguments, plus_minus, run_variants, short, table_summary
+from variants import add_variant_arguments, plus_minus, run_variants, short, table_summary, trained_on
 
 S_VALUES, W_VALUES = [1, 2, 3, 4, 5], [1, 2, 4, 8, 16]
 FULL_S, FULL_W = 2, 4
@@ -64,13 +64,14 @@ def plot(points: dict[str, dict], path) -> None:
 
 def markdown(points: dict[str, dict], meta: dict) -> str:
     lines = ["## Figure 3 on MovieLens-100K: HyMiRec against s and w\n",
-             f"Machine: {meta['machine']}. Command: `{meta['command']}`. Mean ± std over seeds; test with the "
+             f"Machine of the last call: {meta['machine']}; of each point: the last column. Command: `{meta['command']}`. Mean ± std over seeds; test with the "
              "history masked; the other settings are Table 4's \"with DMIL\" row's. Plot: `figure3_sweeps.png`.\n",
-             "| s | w | R@10 | N@10 | R@50 | N@50 | valid N@10 | source |", "|---|---|---|---|---|---|---|---|"]
+             "| s | w | R@10 | N@10 | R@50 | N@50 | valid N@10 | source | machine |", "|---" * 9 + "|"]
     for name, p in points.items():
         t = p["test_masked"]
         cells = [plus_minus(t[m]) for m in ("recall@10", "ndcg@10", "recall@50", "ndcg@50")]
-        lines.append(f"| {p['s']} | {p['w']} | " + " | ".join(cells) + f" | {plus_minus(p['valid_ndcg@10'])} | {p['source']} |")
+        lines.append(f"| {p['s']} | {p['w']} | " + " | ".join(cells) + f" | {plus_minus(p['valid_ndcg@10'])} "
+                     f"| {p['source']} | {p.get('machine', meta['machine'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -98,13 +99,15 @@ def main() -> int:
     points, runs = previous.get("points", {}), previous.get("runs", {})
     runs.update(run_variants(variants, args))
     for name, (s, w) in trained.items():
-        points[name] = {**table_summary(runs[name]), "s": s, "w": w, "source": command()}
+        points[name] = {**table_summary(runs[name]), "s": s, "w": w, "source": command(),
+                        "machine": trained_on(runs[name])}
     table4_path = RESULTS / "table4_ablations.json"
-    table4_runs = json.loads(table4_path.read_text())["runs"] if table4_path.exists() else {}
+    table4 = json.loads(table4_path.read_text()) if table4_path.exists() else {"runs": {}}
     for (s, w), name in FROM_TABLE4.items():
-        if name in table4_runs:
-            points[point_name(s, w)] = {**table_summary(table4_runs[name]), "s": s, "w": w,
-                                        "source": f"table4_ablations.json, {name!r}"}
+        if name in table4["runs"]:
+            points[point_name(s, w)] = {**table_summary(table4["runs"][name]), "s": s, "w": w,
+                                        "source": f"table4_ablations.json, {name!r}",
+                                        "machine": table4["variants"][name]["machine"]}
     order = [point_name(s, FULL_W) for s in S_VALUES] + [point_name(FULL_S, w) for w in W_VALUES if w != FULL_W]
     ordered = {name: points[name] for name in order if name in points}
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "base": BASE}

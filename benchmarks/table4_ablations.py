@@ -22,7 +22,8 @@ import json
 
 from common import RESULTS, ROOT, command, machine, new_figure, save_figure, write_results
 from table2_ml100k import IDENTITY_HEAD
-from variants import KS, METRICS, SPLITS, add_variant_arguments, change, metric_header, plus_minus, run_variants, table_summary
+from variants import (KS, METRICS, SPLITS, add_variant_arguments, change, metric_header, plus_minus, run_variants,
+                      table_summary, trained_on)
 
 FULL = "hymirec text+ID tiled EMA identity head"  # Table 2's variant
 # DMIL keeps the full model's fixed temperature of 0.1 (the search found it above the paper's learnable
@@ -44,16 +45,17 @@ VARIANTS = {
 def markdown(variants: dict[str, dict], meta: dict) -> str:
     full = variants["full"]
     lines = ["## Table 4 on MovieLens-100K: HyMiRec and its ablations\n",
-             f"Machine: {meta['machine']}. Command: `{meta['command']}`. \"full\": Table 2's HyMiRec "
+             f"Machine of the last call: {meta['machine']}; of each row: the last column. Command of the last call: "
+             f"`{meta['command']}`. \"full\": Table 2's HyMiRec "
              f"(`{FULL}`, runs from table2_ml100k.json). Mean ± std over seeds; below each ablation, its change "
              "against the full model, '(noise)' where smaller than the seed spread (one seed has none).\n"]
     for split, title in SPLITS.items():
-        lines += [f"### Test, {title}", "", *metric_header(KS, ["variant", "seeds"])]
+        lines += [f"### Test, {title}", "", *metric_header(KS, ["variant", "seeds"], ["machine"])]
         for name, s in variants.items():
             several = s["seeds"] > 1
             cells = [plus_minus(s[split][m], several=several)
                      + (change(s[split][m], full[split][m], several) if name != "full" else "") for m in METRICS]
-            lines.append(f"| {name} | {s['seeds']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {s['seeds']} | " + " | ".join(cells) + f" | {s['machine']} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -92,13 +94,19 @@ def main() -> int:
     if previous.get("meta", {}).get("full") != VARIANTS["full"][1]:
         previous = {}  # measured against another full model: nothing of it compares with this one
     variants, runs = previous.get("variants", {}), previous.get("runs", {})
-    runs["full"] = json.loads((RESULTS / "table2_ml100k.json").read_text())["runs"][FULL]
+    table2 = json.loads((RESULTS / "table2_ml100k.json").read_text())
+    runs["full"] = table2["runs"][FULL]
     for name, results in trained.items():
         # This call's seeds replace theirs; the variant's other seeds stay.
         runs[name] = sorted([r for r in runs.get(name, []) if r["seed"] not in args.seeds] + results,
                             key=lambda r: r["seed"])
-    for name in ["full", *args.variants]:
-        variants[name] = {**table_summary(runs[name]), "command": command()}
+    # Rows measured before rows carried their machine were all made where the last call ran.
+    for row in variants.values():
+        row.setdefault("machine", previous["meta"]["machine"])
+    variants["full"] = {**table_summary(runs["full"]), "command": table2["meta"]["command"],
+                        "machine": table2["meta"]["machine"]}
+    for name in args.variants:
+        variants[name] = {**table_summary(runs[name]), "command": command(), "machine": trained_on(runs[name])}
     ordered = {name: variants[name] for name in VARIANTS if name in variants}
     meta = {"machine": machine(), "command": command(), "seeds": args.seeds, "full": VARIANTS["full"][1]}
     if not args.variants and "meta" in previous:  # only the tables were rebuilt: keep how runs were made

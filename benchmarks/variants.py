@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ROOT
+from common import ROOT, machine
 
 from hymirec.training.trainer import LAST
 
@@ -192,6 +192,13 @@ def add_variant_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
                         help="read the results of runs already finished under --out instead of training them again, "
                              "and continue runs killed midway from their last checkpoint (to finish an interrupted "
                              "benchmark, or to tabulate runs made on another machine)")
+
+
+def trained_on(runs: list[dict]) -> str:
+    """Where ``runs`` were trained: the GPU their results name (a run on CUDA records it), else
+    this machine -- so that runs made on a lent GPU and tabulated here (``--reuse``) say so."""
+    gpus = sorted({r["gpu"] for r in runs if "gpu" in r})
+    return f"{', '.join(gpus)} (train.device=cuda)" if gpus else machine()
 
 
 def run_name(variant: str, seed: int) -> str:

@@ -330,7 +330,8 @@ class Trainer:
             positions += n
             bar.set_postfix(loss=f"{value:.4f}")
         seconds = time.perf_counter() - start
-        return {"loss": total / max(positions, 1), "train_seconds": seconds, "positions_per_s": positions / seconds}
+        return {"loss": total / max(positions, 1), "train_seconds": seconds, "positions_per_s": positions / seconds,
+                "steps": n_batches}
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until ``train.epochs`` or early stopping; return the final results."""
@@ -389,6 +390,8 @@ class Trainer:
                                       self.cosine, self.world)
         train_seconds = sum(r["train_seconds"] for r in self.history)
         positions = sum(r["positions_per_s"] * r["train_seconds"] for r in self.history)
+        # Epochs recorded before batches were counted (a run resumed across versions) have no "steps".
+        steps = [r.get("steps") for r in self.history]
         results.update(
             model=self.config.model_name,
             loss=resolve_loss_name(self.config.train.loss.name, self.split.n_items),
@@ -397,9 +400,11 @@ class Trainer:
             best_epoch=self.state["best_epoch"],
             train_seconds=train_seconds,
             positions_per_s=positions / train_seconds if train_seconds else 0.0,
+            seconds_per_step=train_seconds / sum(steps) if steps and None not in steps else None,
         )
         if self.device.type == "cuda":
             results["peak_gpu_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            results["gpu"] = torch.cuda.get_device_name(self.device)  # tables name the machine of each run
         if self.world.distributed:
             results["world_size"] = self.world.size
         if not self.world.main:
