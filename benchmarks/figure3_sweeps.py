@@ -56,7 +56,7 @@ def plot(points: dict[str, dict], path) -> None:
         ax.set_ylabel("test, history masked")
         if key == "w":
             ax.set_xscale("log", base=2)
-            ax.set_xticks(W_VALUES, [str(w) for w in W_VALUES])
+        ax.set_xticks(values, [str(v) for v in values])
         ax.grid(alpha=0.3)
         ax.legend()
     save_figure(fig, path, "HyMiRec with DMIL on MovieLens-100K: mean ± std over seeds")
