@@ -70,6 +70,11 @@ def test_a_finished_benchmark_run_is_read_not_trained_again(variants, tmp_path, 
     assert variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=True)["best_epoch"] == 3
 
 
+def test_runs_made_on_a_gpu_are_labelled_with_it_when_tabulated_elsewhere(variants):
+    assert variants.trained_on([{"gpu": "NVIDIA H200"}, {"gpu": "NVIDIA H200"}]) == "NVIDIA H200 (train.device=cuda)"
+    assert variants.trained_on([{"seed": 1}]) == variants.machine()
+
+
 @pytest.mark.parametrize("reuse", [False, True])
 def test_a_killed_recbole_run_is_continued_only_with_reuse(reuse, tmp_path, monkeypatch):
     """peer_recbole: --reuse keeps the run's working folder and asks the runner to resume from it;

@@ -53,6 +53,10 @@ def test_training_learns_and_writes_its_files(tmp_path):
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == list(range(1, 9))
     assert history[-1]["loss"] < history[0]["loss"]
+    # Step times: the epochs' seconds over their optimiser steps (the GPU benchmarks quote them).
+    steps = sum(h["steps"] for h in history)
+    assert steps >= 8 and results["seconds_per_step"] == pytest.approx(results["train_seconds"] / steps)
+    assert "gpu" not in results
     # Far better than chance (R@10 = 10/40 at random) on a deterministic-cycle dataset.
     assert results["test_masked"]["recall@10"] > 0.5
     assert results["test_masked"]["recall@10"] >= results["test_unmasked"]["recall@10"] - 1e-9
