@@ -34,12 +34,15 @@ def main() -> int:
                         help="rows are named '<model> <label>' (a variant beside the config's own rows)")
     parser.add_argument("--threads", type=int, default=0,
                         help="train.threads of each run (0: one per core; use 1 with --slots 2 on 2 cores)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read runs already finished under --out instead of training them again")
     args = parser.parse_args()
 
     out_dir = Path(args.out)
     results_json = RESULTS / "baselines_ml100k.json"
-    # Models run now replace their rows; rows of models not run now are kept, each with the
-    # command and machine load of its own run, so one model can be re-run without the others.
+    # Models run now replace their rows' seeds run now; rows of models not run now, and the other
+    # seeds of a row, are kept, each row with the command and machine load of its last run, so one
+    # model or one seed can be run again without the others.
     previous = json.loads(results_json.read_text()) if results_json.exists() and not args.fresh else {}
     summary, all_runs, meta = previous.get("summary", {}), previous.get("runs", {}), previous.get("meta", {})
     command = command_line()
@@ -53,20 +56,25 @@ def main() -> int:
         return f"{model} {args.label}" if args.label else model
 
     def train(model: str, seed: int) -> dict:
-        return run_one(model, seed, overrides(model), out_dir, name=f"{row(model)}_seed{seed}".replace(" ", "_"))
+        name = f"{row(model)}_seed{seed}".replace(" ", "_")
+        return {**run_one(model, seed, overrides(model), out_dir, name=name, reuse=args.reuse), "seed": seed}
 
     trained = train_all(train, args.models, args.seeds, args.slots)
     for model in args.models:
-        all_runs[row(model)] = trained[model]
+        # Runs stored before they carried their seed take it from their row's seed list.
+        stored = zip(all_runs.get(row(model), []), meta.get(row(model), {}).get("seeds", []))
+        kept = [{"seed": seed, **r} for r, seed in stored if seed not in args.seeds]
+        all_runs[row(model)] = sorted(kept + trained[model], key=lambda r: r["seed"])
         summary[row(model)] = baseline_summary(all_runs[row(model)])
-        meta[row(model)] = {"command": command, "seeds": args.seeds, "slots": args.slots, "threads": args.threads,
-                            "load_average_after": os.getloadavg()}
+        meta[row(model)] = {"command": command, "seeds": [r["seed"] for r in all_runs[row(model)]], "slots": args.slots,
+                            "threads": args.threads, "load_average_after": os.getloadavg()}
     meta["machine"] = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_json.write_text(json.dumps({"meta": meta, "summary": summary, "runs": all_runs}, indent=2))
-    commands = "\n".join(f"- {m}: `{meta[m]['command']}`" for m in summary)
+    commands = "\n".join(f"- {m} (seeds {meta[m]['seeds']}): `{meta[m]['command']}`" for m in summary)
     md = (f"## Baselines on MovieLens-100K (leave-one-out, full ranking)\n\nMachine: {meta['machine']}. "
-          f"Each model's runs came from:\n\n{commands}\n\n" + baseline_markdown(summary, args.seeds))
+          f"Each model's runs came from (the last call for its row):\n\n{commands}\n\n"
+          + baseline_markdown(summary, sorted({s for m in summary for s in meta[m]["seeds"]})))
     (RESULTS / "baselines_ml100k.md").write_text(md)
     print(md)
     return 0
