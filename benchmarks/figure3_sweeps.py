@@ -64,8 +64,9 @@ def plot(points: dict[str, dict], path) -> None:
 
 def markdown(points: dict[str, dict], meta: dict) -> str:
     lines = ["## Figure 3 on MovieLens-100K: HyMiRec against s and w\n",
-             f"Machine of the last call: {meta['machine']}; of each point: the last column. Command: `{meta['command']}`. Mean ± std over seeds; test with the "
-             "history masked; the other settings are Table 4's \"with DMIL\" row's. Plot: `figure3_sweeps.png`.\n",
+             f"Machine of the last call: {meta['machine']}; of each point: the last column. Command: "
+             f"`{meta['command']}`. Mean ± std over seeds; test with the history masked; the other settings are "
+             "Table 4's \"with DMIL\" row's. Plot: `figure3_sweeps.png`.\n",
              "| s | w | R@10 | N@10 | R@50 | N@50 | valid N@10 | source | machine |", "|---" * 9 + "|"]
     for name, p in points.items():
         t = p["test_masked"]

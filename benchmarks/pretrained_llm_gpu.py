@@ -46,13 +46,14 @@ def variants(smollm2: str) -> dict[str, tuple[str, list[str]]]:
     }
 
 
-def cost(runs: list[dict], key: str, digits: int) -> str:
-    """The mean of ``key`` over the runs that have it, or a dash."""
+def mean_of(runs: list[dict], key: str) -> float | None:
+    """The mean of ``key`` over the runs that have it (None where none has)."""
     values = [r[key] for r in runs if r.get(key) is not None]
-    if not values:
-        return "—"
-    mean = sum(values) / len(values)
-    return f"{mean:.{digits}f}"
+    return sum(values) / len(values) if values else None
+
+
+def cell(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(summary: dict[str, dict], runs: dict[str, list[dict]], meta: dict) -> str:
@@ -64,15 +65,13 @@ def markdown(summary: dict[str, dict], runs: dict[str, list[dict]], meta: dict) 
              "| epochs | s/epoch | ms/step | positions/s | peak GPU MiB |",
              "|---" * 11 + "|"]
     for name, s in summary.items():
-        rs = runs[name]
-        per_epoch = [r["train_seconds"] / r["epochs"] for r in rs if r["epochs"]]
-        step = cost(rs, "seconds_per_step", 4)
-        lines.append(
-            f"| {name} | {plus_minus(s['valid_ndcg@10'])} | {plus_minus(s['test_masked']['recall@10'])} "
-            f"| {plus_minus(s['test_masked']['ndcg@10'])} | {plus_minus(s['test_unmasked']['recall@10'])} "
-            f"| {plus_minus(s['test_unmasked']['ndcg@10'])} | {cost(rs, 'epochs', 1)} "
-            f"| {sum(per_epoch) / max(len(per_epoch), 1):.1f} | {'—' if step == '—' else f'{float(step) * 1000:.0f}'} "
-            f"| {cost(rs, 'positions_per_s', 0)} | {cost(rs, 'peak_gpu_mb', 0)} |")
+        rs = [{**r, "seconds_per_epoch": r["train_seconds"] / r["epochs"] if r["epochs"] else None,
+               "ms_per_step": r["seconds_per_step"] * 1000 if r.get("seconds_per_step") else None} for r in runs[name]]
+        metrics = [s["valid_ndcg@10"], *(s[split][m] for split in ("test_masked", "test_unmasked")
+                                        for m in ("recall@10", "ndcg@10"))]
+        costs = [cell(mean_of(rs, key), digits) for key, digits in
+                 [("epochs", 1), ("seconds_per_epoch", 1), ("ms_per_step", 0), ("positions_per_s", 0), ("peak_gpu_mb", 0)]]
+        lines.append(f"| {name} | " + " | ".join([*map(plus_minus, metrics), *costs]) + " |")
     return "\n".join(lines) + "\n"
 
 
