@@ -31,7 +31,7 @@ import argparse
 
 from common import RESULTS, ROOT, command, machine, write_results
 from table2_ml100k import IDENTITY_HEAD
-from variants import add_variant_arguments, plus_minus, run_variants, table_summary
+from variants import add_variant_arguments, mean_std, plus_minus, run_variants, table_summary
 
 RANDOM = "random LLM (Table 2)"
 
@@ -46,14 +46,10 @@ def variants(smollm2: str) -> dict[str, tuple[str, list[str]]]:
     }
 
 
-def mean_of(runs: list[dict], key: str) -> float | None:
-    """The mean of ``key`` over the runs that have it (None where none has)."""
+def cost(runs: list[dict], key: str, digits: int) -> str:
+    """``key``'s mean ± std over the runs that have it (``n/a`` where none has)."""
     values = [r[key] for r in runs if r.get(key) is not None]
-    return sum(values) / len(values) if values else None
-
-
-def cell(value: float | None, digits: int) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return plus_minus(mean_std(values) if values else None, digits)
 
 
 def markdown(summary: dict[str, dict], runs: dict[str, list[dict]], meta: dict) -> str:
@@ -69,7 +65,7 @@ def markdown(summary: dict[str, dict], runs: dict[str, list[dict]], meta: dict) 
                "ms_per_step": r["seconds_per_step"] * 1000 if r.get("seconds_per_step") else None} for r in runs[name]]
         metrics = [s["valid_ndcg@10"], *(s[split][m] for split in ("test_masked", "test_unmasked")
                                         for m in ("recall@10", "ndcg@10"))]
-        costs = [cell(mean_of(rs, key), digits) for key, digits in
+        costs = [cost(rs, key, digits) for key, digits in
                  [("epochs", 1), ("seconds_per_epoch", 1), ("ms_per_step", 0), ("positions_per_s", 0), ("peak_gpu_mb", 0)]]
         lines.append(f"| {name} | " + " | ".join([*map(plus_minus, metrics), *costs]) + " |")
     return "\n".join(lines) + "\n"

@@ -100,9 +100,6 @@ def main() -> int:
         # This call's seeds replace theirs; the variant's other seeds stay.
         runs[name] = sorted([r for r in runs.get(name, []) if r["seed"] not in args.seeds] + results,
                             key=lambda r: r["seed"])
-    # Rows measured before rows carried their machine were all made where the last call ran.
-    for row in variants.values():
-        row.setdefault("machine", previous["meta"]["machine"])
     variants["full"] = {**table_summary(runs["full"]), "command": table2["meta"]["command"],
                         "machine": table2["meta"]["machine"]}
     for name in args.variants:
