@@ -108,3 +108,15 @@ def test_a_killed_recbole_run_is_continued_only_with_reuse(reuse, tmp_path, monk
     assert ("--resume" in commands[0]) == reuse
     assert checkpoint.exists() == reuse
     assert (run["wall_seconds"] >= 1000.0) == reuse
+
+
+def test_table2_chooses_the_best_validation_mean_among_the_variants_with_the_most_seeds(monkeypatch):
+    """A mean over 5 seeds is not beaten by a higher one over 3 (two variants tied at 3 seeds get
+    2 more each, and the choice is made between them alone); the test split is never read."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    table2 = importlib.import_module("table2_ml100k")
+    variants = {"a": {"seeds": 3, "valid_ndcg@10": {"mean": 0.140}, "test_masked": {"ndcg@10": {"mean": 0.2}}},
+                "b": {"seeds": 5, "valid_ndcg@10": {"mean": 0.134}},
+                "c": {"seeds": 5, "valid_ndcg@10": {"mean": 0.135}}}
+    assert table2.chosen(variants) == "c"
+    assert table2.chosen({"a": variants["a"], "b": {**variants["b"], "seeds": 3}}) == "a"
