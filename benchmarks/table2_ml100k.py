@@ -111,7 +111,8 @@ OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec", "gru4rec EMA"], "SASRec": ["sasrec"
                       "HLLM": ["hllm text+ID"],
                       "HyMiRec": ["hymirec text+ID tiled EMA", "hymirec text+ID tiled EMA w/o long history",
                                   "hymirec text+ID tiled EMA identity head",
-                                  "hymirec text+ID tiled EMA identity head w/o long history"]}
+                                  "hymirec text+ID tiled EMA identity head w/o long history",
+                                  "hymirec text+ID tiled EMA identity head dropout"]}
 
 
 def plan(dataset: str) -> tuple[dict, dict, dict]:
