@@ -99,12 +99,8 @@ EARLIER = {
     "MoRec": ("llm_baselines_ml100k.json", ["morec text", "morec text+ID"]),
     "HLLM": ("llm_baselines_ml100k.json", ["hllm text", "hllm text+ID"]),
 }
-ROWS = {"PatchRec": ["patchrec text", "patchrec text+ID"],
-        "HyMiRec": ["hymirec text", "hymirec text+ID", "hymirec text+ID single-interest", "hymirec text+ID tiled",
-                    "hymirec text+ID tiled w/o long history", "hymirec text+ID tiled EMA",
-                    "hymirec text+ID tiled EMA w/o long history", "hymirec text+ID tiled EMA identity head",
-                    "hymirec text+ID tiled EMA identity head w/o long history",
-                    "hymirec text+ID tiled EMA identity head dropout"]}
+# Table rows trained here: every variant of the model, in VARIANTS' order.
+ROWS = {row: [n for n, (config, _) in VARIANTS.items() if config == row.lower()] for row in ("PatchRec", "HyMiRec")}
 # The ID baselines' variants that MovieLens-100K's validation chose get their chance here too.
 OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec", "gru4rec EMA"], "SASRec": ["sasrec"],
                       "HSTU": ["hstu", "hstu window context 40"], "MoRec": ["morec text+ID"],
@@ -137,12 +133,7 @@ def plan(dataset: str) -> tuple[dict, dict, dict]:
 def stored_results(path: Path) -> tuple[dict, dict[str, list[dict]]]:
     """The results file ``path`` (empty when it does not exist) and its runs, each with its seed."""
     results = json.loads(path.read_text()) if path.exists() else {}
-    runs = results.get("runs", {})
-    for results_of_variant in runs.values():
-        # Runs stored before each kept its seed came from calls with seeds 1, 2, ... in order.
-        for seed, r in enumerate(results_of_variant, 1):
-            r.setdefault("seed", seed)
-    return results, runs
+    return results, results.get("runs", {})
 
 
 def chosen(variants: dict[str, dict]) -> str:
