@@ -310,6 +310,17 @@ def test_tiling_trains_every_position_once_and_the_last_one_always():
     assert phases == {1, 2, 3}  # the boundaries move between epochs
 
 
+def test_tiling_from_a_begin_leaves_the_context_before_it_out():
+    lengths, begins = torch.tensor([9, 16, 33, 5]), torch.tensor([6, 0, 20, 5])
+    for seed in range(10):
+        starts, spans = tile_windows(lengths, 4, torch.Generator().manual_seed(seed), begins)
+        for row, (length, begin) in enumerate(zip(lengths.tolist(), begins.tolist())):
+            covered = torch.zeros(length, dtype=torch.long)
+            for start, span in zip(starts[row].tolist(), spans[row].tolist()):
+                covered[start:start + span] += 1
+            assert covered.tolist() == [0] * begin + [1] * (length - begin)
+
+
 @pytest.mark.parametrize("name", ["hymirec", "patchrec"])
 def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name):
     model = make(name, **({"llm": {"interests": 1}} if name == "hymirec" else {})).train()
@@ -322,6 +333,13 @@ def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(nam
         _, count = model.training_loss(items, items, targets, SpyLoss(1, False, seen), torch.Generator().manual_seed(seed))
         assert count == int((targets > 0).sum())
         assert sorted(seen[0].tolist()) == sorted(targets[targets > 0].tolist())
+    # A row's leading positions without a target (data.window_context) are long history, not states.
+    context = targets.clone()
+    context[0, :9] = 0
+    seen.clear()
+    _, count = model.training_loss(items, items, context, SpyLoss(1, False, seen), torch.Generator().manual_seed(0))
+    assert count == int((context > 0).sum())
+    assert sorted(seen[0].tolist()) == sorted(context[context > 0].tolist())
 
 
 def test_a_windows_coarse_tokens_never_read_its_own_items_or_later_ones():

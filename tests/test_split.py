@@ -158,3 +158,16 @@ def test_cold_items_never_appear_in_training_and_evaluation_is_untouched():
     # Training keeps every warm item in order.
     for (p, _), (c, _) in zip(plain.train_sequences(), cold.train_sequences()):
         assert c.tolist() == [i for i in p.tolist() if not cold.cold[i]]
+
+
+def test_without_the_whole_prefix_every_window_trains_at_most_max_len_minus_context_pairs():
+    seq = (np.arange(1, 12), np.arange(1, 12))  # 10 next-item pairs
+    windows = training_windows([seq], max_len=4, context=2, whole_prefix=False)
+    assert [w[0].tolist() for w in windows] == [[7, 8, 9, 10], [5, 6, 7, 8], [3, 4, 5, 6], [1, 2, 3, 4], [1, 2]]
+    assert [w[2].tolist() for w in windows] == [[0, 0, 10, 11], [0, 0, 8, 9], [0, 0, 6, 7], [0, 0, 4, 5], [2, 3]]
+    for phase in range(2):
+        cut = training_windows([seq], 4, np.array([phase]), context=2, whole_prefix=False)
+        assert all(0 < (w[2] > 0).sum() <= 2 for w in cut)
+        targets = np.concatenate([w[2] for w in cut])
+        assert sorted(targets[targets > 0].tolist()) == list(range(2, 12))
+

@@ -11,6 +11,7 @@ def training_windows(
     max_len: int,
     phases: np.ndarray | None = None,
     context: int = 0,
+    whole_prefix: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Cut training sequences into (inputs, timestamps, next-item targets) windows of at most
     ``max_len`` positions, so that every next-item pair of a long sequence is trained on exactly
@@ -27,7 +28,13 @@ def training_windows(
     sequence's start sees at least ``context`` earlier items, as it does at inference, where the
     model reads the last ``max_len`` items (RecBole reads a full window before every pair). Each
     pair is still trained once; a sequence costs about ``max_len / (max_len - context)`` times the
-    positions to run."""
+    positions to run.
+
+    ``whole_prefix`` (``data.window_whole_prefix``): with a context, the oldest ``max_len`` items
+    of a sequence are one window, all of them trained (fewer rows); ``False``: every window trains
+    at most ``max_len - context`` pairs, so that rows train about as many pairs each and a batch of
+    rows stays a batch of about as many pairs while each reads a long context (HyMiRec's long
+    history before its trained positions)."""
     if not 0 <= context < max_len:
         raise ValueError(f"data.window_context must be in [0, max_len={max_len}), got {context}")
     windows, trained = [], max_len - context
@@ -36,7 +43,7 @@ def training_windows(
         bounds, step = [len(items) - 1], trained  # from the number of next-item pairs down to 0
         while bounds[-1] > 0:
             end = bounds[-1]  # with a context, a prefix that fits one window is read whole, all trained
-            bounds.append(0 if context and end <= max_len else max(0, end - step))
+            bounds.append(0 if context and whole_prefix and end <= max_len else max(0, end - step))
             step = phase if len(bounds) == 2 and phase else trained
         for end, start in zip(bounds, bounds[1:]):
             read = max(0, start - context)

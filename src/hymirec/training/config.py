@@ -31,13 +31,19 @@ class DataConfig(Settings):
 
     ``window_context``: positions at the start of each window read as context only, overlapping
     the window before, so that no trained pair past a sequence's start has fewer earlier items in
-    view (0: windows do not overlap; models that train on every position only)."""
+    view (0: windows do not overlap; models that train on every position only).
+    ``window_whole_prefix``: with a context, a sequence's oldest ``max_len`` items are read as
+    one window, all trained (``true``, fewer rows); ``false``: every window trains at most
+    ``max_len - window_context`` pairs and reads up to ``window_context`` items before them, so
+    rows of a batch train about as many pairs each (HyMiRec: a long history before every
+    trained window at the cost of a short one)."""
 
     dataset: str = "movielens-100k"
     data_dir: str | None = None
     max_len: int = 200
     window_phase: Literal["fixed", "random"] = "fixed"
     window_context: int = 0
+    window_whole_prefix: bool = True
     test_window: int = 1
     cold_items: float = 0.0
     cold_seed: int = 0

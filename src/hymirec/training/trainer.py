@@ -179,7 +179,9 @@ class Trainer:
                 self.step, device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.sequences = split.train_sequences()
-        self.windows = training_windows(self.sequences, config.data.max_len, context=config.data.window_context)
+        data = config.data
+        self.windows = training_windows(self.sequences, data.max_len, context=data.window_context,
+                                        whole_prefix=data.window_whole_prefix)
         self.evaluator = Evaluator.from_config(config.eval)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
@@ -262,7 +264,8 @@ class Trainer:
         max_len, context = self.config.data.max_len, self.config.data.window_context
         if self.config.data.window_phase == "random":
             phases = torch.randint(0, max_len - context, (len(self.sequences),), generator=self.generator).numpy()
-            self.windows = training_windows(self.sequences, max_len, phases, context)
+            self.windows = training_windows(self.sequences, max_len, phases, context,
+                                            self.config.data.window_whole_prefix)
 
     def _reseed(self, epoch: int) -> None:
         """Under torchrun, this rank's dropout and negative-sampling streams for ``epoch``: drawn

@@ -44,22 +44,25 @@ def sample_windows(lengths: torch.Tensor, count: int, size: int, generator: torc
 
 
 def tile_windows(
-    lengths: torch.Tensor, size: int, generator: torch.Generator | None
+    lengths: torch.Tensor, size: int, generator: torch.Generator | None, begins: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Windows that tile rows of ``lengths`` items: ``(starts, spans)``, each ``[B, P]``.
+    """Windows that tile rows of ``lengths`` items from ``begins`` (default 0) on:
+    ``(starts, spans)``, each ``[B, P]``.
 
-    Window 0 is the last ``size`` items of the row (all of it when shorter); before it a window
-    of ``phase`` items (``phase`` drawn uniformly from ``0..size-1`` per row), then windows of
-    ``size`` items back to position 0. Every position of a row lies in exactly one window
-    (``start <= j < start + span``); an unused window has span 0 and starts at the row's end,
-    where it reads only padding."""
+    Window 0 is the last ``size`` items of the row (all of its tiled part when shorter); before it
+    a window of ``phase`` items (``phase`` drawn uniformly from ``0..size-1`` per row), then
+    windows of ``size`` items back to ``begins``. Every position from ``begins`` on lies in
+    exactly one window (``start <= j < start + span``), none before it: the positions a row reads
+    as context only (``data.window_context``) are long history to its windows, not states; an
+    unused window has span 0 and starts at the row's end, where it reads only padding."""
     rows = len(lengths)
-    count = -(-int(lengths.max()) // size) + 1 if rows else 1
+    begins = torch.zeros_like(lengths) if begins is None else begins
+    count = -(-int((lengths - begins).max()) // size) + 1 if rows else 1
     k = torch.arange(count + 1, device=lengths.device)
     phase = (torch.rand(rows, generator=generator, device=lengths.device) * size).long().clamp(max=size - 1)
     # Bounds L, L - n, L - n - phase, L - 2n - phase, ...: from k = 2 on, shifted by n - phase.
     bounds = lengths[:, None] - size * k + (k >= 2) * (size - phase[:, None])
-    bounds = bounds.clamp(min=0)
+    bounds = torch.maximum(bounds, begins[:, None])
     starts, spans = bounds[:, 1:], bounds[:, :-1] - bounds[:, 1:]
     return torch.where(spans > 0, starts, lengths[:, None]), spans
 
@@ -146,11 +149,12 @@ class CutPointModel(ItemSideModel, SequentialRecommender):
         return self.window_states(items, starts[:, None], last_only=True).interests[:, 0, 0]
 
     def training_windows(
-        self, lengths: torch.Tensor, generator: torch.Generator | None
+        self, lengths: torch.Tensor, generator: torch.Generator | None, begins: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(starts, spans)`` ``[B, P]`` of the windows one step trains (``windows`` setting)."""
+        """``(starts, spans)`` ``[B, P]`` of the windows one step trains (``windows`` setting);
+        ``begins``: each row's first trained position (``tile`` leaves the context before it out)."""
         if self.config.windows == "tile":
-            return tile_windows(lengths, self.recent, generator)
+            return tile_windows(lengths, self.recent, generator, begins)
         starts = sample_windows(lengths, self.config.train_windows, self.recent, generator)
         return starts, torch.full_like(starts, self.recent)
 
@@ -172,7 +176,10 @@ class CutPointModel(ItemSideModel, SequentialRecommender):
         next_item_weight`` at the long-history branch's states) are added with their weights;
         at weight 0 they are not computed."""
         with self.batch_scope():
-            starts, spans = self.training_windows((items != 0).sum(1), generator)
+            # A row's leading positions without a target are context (data.window_context): read
+            # as long history, never run through the LLM recommender as states.
+            begins = ((targets != 0).cumsum(1) == 0).sum(1)
+            starts, spans = self.training_windows((items != 0).sum(1), generator, begins)
             window = window_targets(targets, starts, self.recent, getattr(loss, "window", 1))
             # A slot past its window's span belongs to the next window: trained there, not here.
             window = window * (torch.arange(self.recent, device=items.device) < spans[..., None])[..., None]
