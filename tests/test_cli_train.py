@@ -28,6 +28,9 @@ def test_train_then_evaluate_prints_metrics_tables(tmp_path, capsys):
     assert "| test (history masked) |" in out and "| R@10 |" in out
     results = json.loads((tmp_path / "runs" / "cli" / "results.json").read_text())
     assert results["epochs"] == 2 and set(results) >= {"valid", "test_masked", "test_unmasked"}
+    groups = results["test_by_history_length"]
+    assert sum(g["users"] for g in groups) == results["split"]["eval_users"]
+    assert "test (history masked) by history length" in out and f"| {groups[0]['history']} items (" in out
 
     assert main(["evaluate", "--run", str(tmp_path / "runs" / "cli")]) == 0
     assert "| test (unmasked) |" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hymirec.evaluation.evaluator import Evaluator
-from hymirec.evaluation.metrics import metrics_from_ranks
+from hymirec.evaluation.metrics import metrics_by_history_length, metrics_from_ranks
 
 
 def _items(scores):
@@ -146,3 +146,15 @@ def test_bad_batch_or_chunk_sizes_are_refused():
     from hymirec.evaluation.config import EvalConfig
     with pytest.raises(ValueError, match="eval.batch_size and eval.item_chunk"):
         EvalConfig(item_chunk=0)
+
+
+def test_metrics_by_history_length_known_answer():
+    ranks, lengths = np.array([1, 3, 20, 1, 2]), np.array([5, 20, 21, 700, 30])
+    groups = metrics_by_history_length(ranks, lengths, [20, 50, 500], ks=[1, 10])
+    assert [(g["history"], g["users"]) for g in groups] == [("1-20", 2), ("21-50", 2), ("501+", 1)]
+    assert groups[0]["recall@1"] == 0.5 and groups[0]["recall@10"] == 1.0
+    assert groups[1]["ndcg@10"] == pytest.approx(1 / math.log2(3) / 2)
+    assert groups[2]["ndcg@1"] == 1.0
+    with pytest.raises(ValueError, match="5 ranks but 4 history lengths"):
+        metrics_by_history_length(ranks, lengths[:4], [20])
+

@@ -72,6 +72,9 @@ def test_evaluate_splits_reports_window_cold_and_list_measures(tmp_path):
     assert 0 < out["test_lists"]["ild@10"] <= 2
     assert out["split"] == {"test_window": 3, "eval_users": 24, "too_short": 0, "cold_items": 15}
     assert "test_window" not in evaluate_splits(model, ChronologicalSplit(dataset), EvalConfig(ks=[5, 10]), 8, True)
+    # Every test user's history is 9 items (12 - a test window of 3): one group of all of them.
+    by_length = evaluate_splits(model, split, EvalConfig(ks=[5, 10], history_buckets=[5, 20]), 8, True)
+    assert by_length["test_by_history_length"] == [{"history": "6-20", "users": 24, **by_length["test_masked"]}]
 
 
 def _two_interests(a: list[float], b: list[float]):
@@ -104,3 +107,9 @@ def test_round_robin_merge_lists_an_item_once_where_it_first_appears_and_masks_h
 def test_eval_merge_setting_is_checked():
     with pytest.raises(Exception, match="eval.merge must be one of"):
         load_experiment(None, ["eval.merge=sum"])
+
+
+def test_history_buckets_are_checked():
+    with pytest.raises(Exception, match="eval.history_buckets must be increasing"):
+        load_experiment(None, ["eval.history_buckets=[50, 20]"])
+

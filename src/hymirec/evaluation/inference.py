@@ -28,7 +28,7 @@ from hymirec.encoders.export import exported_vectors
 from hymirec.evaluation.config import EvalConfig
 from hymirec.evaluation.evaluator import EvaluationResult, Evaluator, TopK
 from hymirec.evaluation.lists import interest_coverage, intra_list_diversity, window_recall
-from hymirec.evaluation.metrics import metrics_from_ranks
+from hymirec.evaluation.metrics import metrics_by_history_length, metrics_from_ranks
 from hymirec.models.base import SequentialRecommender
 from hymirec.distributed import WORLD_OF_ONE, World, shard_unit
 
@@ -149,8 +149,9 @@ def evaluate_splits(
     cosine: bool,
     world: World = WORLD_OF_ONE,
 ) -> dict[str, Any]:
-    """Validation (configured masking) and test metrics under both history conventions, and the
-    test top-10 lists' measures (``hymirec.evaluation.lists``): interest coverage and intra-list
+    """Validation (configured masking) and test metrics under both history conventions, the
+    masked test metrics per history-length group (``eval.history_buckets``), and the test top-10
+    lists' measures (``hymirec.evaluation.lists``): interest coverage and intra-list
     diversity always, window recall for a test window, cold-start recall and NDCG over the users
     whose target is a cold item. The catalogue and the test users are encoded once for all (each
     rank its share, under ``world``)."""
@@ -174,6 +175,8 @@ def evaluate_splits(
     top = TopK(*lists)
     out["test_masked"] = ranked.metrics
     out["test_unmasked"] = metrics_from_ranks(unmasked_ranks, config.ks)
+    out["test_by_history_length"] = metrics_by_history_length(masked_ranks, np.diff(test.history_offsets),
+                                                              config.history_buckets, config.ks)
     reference = items if config.diversity_vectors is None else exported_vectors(config.diversity_vectors,
                                                                                  split.dataset)
     out["test_lists"] = {"coverage@10": interest_coverage(top.interests[:, :10]),

@@ -35,3 +35,25 @@ def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] | list[int] = DEFA
     for k in ks:
         out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
     return out
+
+
+def metrics_by_history_length(
+    ranks: np.ndarray, lengths: np.ndarray, edges: list[int] | tuple[int, ...],
+    ks: tuple[int, ...] | list[int] = DEFAULT_KS,
+) -> list[dict]:
+    """The metrics of ``ranks`` over groups of users by their history's length: ``edges`` are the
+    groups' inclusive upper ends (increasing), and a last group holds the longer histories. One
+    ``{"history": "lo-hi" | "lo+", "users": n, **metrics}`` per non-empty group, shortest first,
+    so that what a model gains from a long history is read where histories are long."""
+    ranks, lengths = np.asarray(ranks), np.asarray(lengths)
+    if len(ranks) != len(lengths):
+        raise ValueError(f"{len(ranks)} ranks but {len(lengths)} history lengths")
+    groups, lo = [], 0
+    for hi in [*edges, None]:
+        inside = (lengths > lo) if hi is None else (lengths > lo) & (lengths <= hi)
+        if inside.any():
+            label = f"{lo + 1}+" if hi is None else f"{lo + 1}-{hi}"
+            groups.append({"history": label, "users": int(inside.sum()), **metrics_from_ranks(ranks[inside], ks)})
+        lo = hi
+    return groups
+

@@ -14,6 +14,10 @@ def _print_results(name: str, results: dict, ks: list[int]) -> None:
     rows = {label: results[key] for key, label in RESULT_ROWS.items()}
     print(f"\n{name}: {results.get('model', '')}")
     print(metrics_table(rows, ks))
+    if results.get("test_by_history_length"):
+        print("\ntest (history masked) by history length")
+        print(metrics_table({f"{g['history']} items ({g['users']} users)": g
+                             for g in results["test_by_history_length"]}, ks))
     if "epochs" in results and results.get("best_epoch"):
         print(
             f"\nepochs {results['epochs']} (best {results['best_epoch']}), "
