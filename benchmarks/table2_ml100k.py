@@ -36,7 +36,7 @@ from pathlib import Path
 
 from common import ML100K, RESULTS, ROOT, command, machine, write_results
 from variants import (EVAL_KS, NEXT_ITEM, SPLITS, add_variant_arguments, metric_header, metric_names, plus_minus,
-                      run_variants, table_summary)
+                      run_variants, table_header, table_summary)
 
 METRICS = metric_names(EVAL_KS)
 # What the validation search chose (search_ml100k.md, stages c1-regularise and c1-wd-around, seed 42):
@@ -164,6 +164,7 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
             lines.append(f"| {name} | {s['variant']} | "
                          + " | ".join(plus_minus(s[split][m], several=s["seeds"] > 1) for m in METRICS) + " |")
         lines.append("")
+    lines += history_length_table(models)
     lines += ["### Validation and cost per run", "",
               "| model | variant | seeds | valid N@10 | epochs | training positions/s | wall time (s) | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|"]
@@ -174,6 +175,23 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
                      f"| {c['epochs']['mean']:.1f} | {c['positions_per_s']['mean']:.0f} "
                      f"| {wall} | {c['peak_rss_mb']['mean']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def history_length_table(models: dict[str, dict]) -> list[str]:
+    """Test N@10 (history masked) by the user's history length, for the rows whose runs all
+    report it (runs evaluated since ``eval.history_buckets``); nothing when none does."""
+    rows = {name: s for name, s in models.items() if "test_by_history_length" in s}
+    if not rows:
+        return []
+    groups = next(iter(rows.values()))["test_by_history_length"]
+    lines = ["### Test N@10 by history length (history masked)", "",
+             "Users grouped by the number of items before their test item (the whole history, "
+             "whatever a model reads of it).", "",
+             *table_header(["model", "variant", "seeds", *(f"{g} items ({s['users']} users)" for g, s in groups.items())])]
+    for name, s in rows.items():
+        cells = [plus_minus(s["test_by_history_length"][g]["ndcg@10"], several=s["seeds"] > 1) for g in groups]
+        lines.append(f"| {name} | {s['variant']} | {s['seeds']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def main() -> int:

@@ -120,3 +120,22 @@ def test_table2_chooses_the_best_validation_mean_among_the_variants_with_the_mos
                 "c": {"seeds": 5, "valid_ndcg@10": {"mean": 0.135}}}
     assert table2.chosen(variants) == "c"
     assert table2.chosen({"a": variants["a"], "b": {**variants["b"], "seeds": 3}}) == "a"
+
+
+def test_table2_tabulates_ndcg_by_history_length_for_the_rows_whose_runs_report_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    table2 = importlib.import_module("table2_ml100k")
+    variants = importlib.import_module("variants")
+
+    def run(short: float, long: float) -> dict:
+        return {"test_by_history_length": [{"history": "1-20", "users": 3, "recall@10": short, "ndcg@10": short},
+                                           {"history": "21+", "users": 2, "recall@10": long, "ndcg@10": long}]}
+
+    summary = variants.history_length_summary([run(0.1, 0.3), run(0.2, 0.5)])
+    assert summary["21+"] == {"users": 2, "recall@10": {"mean": 0.4, "std": pytest.approx(0.1)},
+                              "ndcg@10": {"mean": 0.4, "std": pytest.approx(0.1)}}
+    models = {"A": {"variant": "a", "seeds": 2, "test_by_history_length": summary}, "B": {"variant": "b", "seeds": 3}}
+    lines = table2.history_length_table(models)
+    assert lines[4] == "| model | variant | seeds | 1-20 items (3 users) | 21+ items (2 users) |"
+    assert lines[6] == "| A | a | 2 | 0.1500 ± 0.0500 | 0.4000 ± 0.1000 |" and len(lines) == 8  # B has none
+    assert table2.history_length_table({"B": models["B"]}) == []

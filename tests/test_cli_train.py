@@ -35,6 +35,15 @@ def test_train_then_evaluate_prints_metrics_tables(tmp_path, capsys):
     assert main(["evaluate", "--run", str(tmp_path / "runs" / "cli")]) == 0
     assert "| test (unmasked) |" in capsys.readouterr().out
 
+    # --update: a results file written before a measure existed gets it; training records stay.
+    path = tmp_path / "runs" / "cli" / "results.json"
+    path.write_text(json.dumps({k: v for k, v in results.items() if k != "test_by_history_length"}))
+    assert main(["evaluate", "--run", str(tmp_path / "runs" / "cli"), "--update"]) == 0
+    assert json.loads(path.read_text()) == results
+    assert main(["evaluate", "--run", str(tmp_path / "runs" / "cli"), "--update",
+                 "--set", "eval.mask_history=false"]) == 2
+    assert "drop --set" in capsys.readouterr().err
+
 
 def test_train_refuses_to_overwrite_and_resumes(tmp_path, capsys):
     data = _toy_dataset_dir(tmp_path)

@@ -12,6 +12,7 @@ another version), is refused with a ``RunError`` naming the folder.
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from hymirec.config import ConfigError
 from hymirec.data.split import ChronologicalSplit
 from hymirec.distributed import join_world, rank_device
 from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
+from hymirec.io import write_text_atomic
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import CheckpointError, fingerprint, frozen_names, load_weights, read_checkpoint
@@ -137,6 +139,14 @@ def evaluate_run(run_dir: str | Path, overrides: list[str] | None = None) -> tup
     with run.autocast():
         results = evaluate_splits(run.model, run.split, run.config.eval, run.max_len, run.cosine, world)
     return run.config, results
+
+
+def update_results(run_dir: str | Path, results: dict) -> Path:
+    """Merge re-evaluated ``results`` into a run's ``results.json`` (its training records, such as
+    epochs and costs, kept); returns the file."""
+    path = Path(run_dir) / "results.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    return write_text_atomic(path, json.dumps({**previous, **results}, indent=2))
 
 
 def export_run_embeddings(run_dir: str | Path, progress: bool = True) -> tuple[Path, bool]:

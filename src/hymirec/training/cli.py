@@ -42,11 +42,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from hymirec.runs.restored import evaluate_run
+    from hymirec.config import ConfigError
+    from hymirec.runs.restored import evaluate_run, update_results
 
+    if args.update and args.set:
+        raise ConfigError("evaluate --update writes the run's own evaluation into its results.json; "
+                          "drop --set (the file would no longer match the run's settings)")
     config, results = evaluate_run(args.run, args.set)
     if launched_rank() == 0:
         _print_results(config.name, results, config.eval.ks)
+        if args.update:
+            print(f"\nupdated {update_results(args.run, results)}")
     return 0
 
 
@@ -66,4 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--run", required=True, help="run folder written by 'hymirec train'")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="override an eval setting, e.g. --set eval.mask_history=false")
+    evaluate.add_argument("--update", action="store_true",
+                          help="write the metrics into the run's results.json, its training records kept "
+                               "(for a run evaluated before the evaluator reported what it reports now)")
     evaluate.set_defaults(func=_evaluate)
