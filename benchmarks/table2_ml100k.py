@@ -178,19 +178,22 @@ def markdown(models: dict[str, dict], notes: list[str], meta: dict) -> str:
 
 
 def history_length_table(models: dict[str, dict]) -> list[str]:
-    """Test N@10 (history masked) by the user's history length, for the rows whose runs all
-    report it (runs evaluated since ``eval.history_buckets``); nothing when none does."""
-    rows = {name: s for name, s in models.items() if "test_by_history_length" in s}
+    """Test N@10 (history masked) by the user's history length, over each row's runs that report
+    it (runs evaluated since ``eval.history_buckets``; their seeds listed); nothing when none does."""
+    rows = {name: s["test_by_history_length"] | {"variant": s["variant"]}
+            for name, s in models.items() if "test_by_history_length" in s}
     if not rows:
         return []
-    groups = next(iter(rows.values()))["test_by_history_length"]
+    groups = next(iter(rows.values()))["groups"]
     lines = ["### Test N@10 by history length (history masked)", "",
              "Users grouped by the number of items before their test item (the whole history, "
-             "whatever a model reads of it).", "",
-             *table_header(["model", "variant", "seeds", *(f"{g} items ({s['users']} users)" for g, s in groups.items())])]
+             "whatever a model reads of it); each row over its runs that report it.", "",
+             *table_header(["model", "variant", "seeds",
+                            *(f"{g} items ({s['users']} users)" for g, s in groups.items())])]
     for name, s in rows.items():
-        cells = [plus_minus(s["test_by_history_length"][g]["ndcg@10"], several=s["seeds"] > 1) for g in groups]
-        lines.append(f"| {name} | {s['variant']} | {s['seeds']} | " + " | ".join(cells) + " |")
+        cells = [plus_minus(s["groups"][g]["ndcg@10"], several=len(s["seeds"]) > 1) for g in groups]
+        seeds = ", ".join(map(str, s["seeds"]))
+        lines.append(f"| {name} | {s['variant']} | {seeds} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

@@ -117,21 +117,24 @@ def table_summary(runs: list[dict]) -> dict:
     out["cost"] = {c: mean_std([r[c] for r in runs], named=True) if all(c in r for r in runs) else None
                    for c in COSTS}
     out["seeds"] = len(runs)
-    if runs and all("test_by_history_length" in r for r in runs):
-        out["test_by_history_length"] = history_length_summary(runs)
+    reported = [r for r in runs if "test_by_history_length" in r]
+    if reported:  # runs evaluated before eval.history_buckets existed have none
+        out["test_by_history_length"] = history_length_summary(reported)
     return out
 
 
-def history_length_summary(runs: list[dict]) -> dict[str, dict]:
-    """``{group: {"users": n, "recall@10"/"ndcg@10": {"mean", "std"}}}`` over ``runs``' test metrics
-    by history length (every run of one split has the same groups), shortest histories first."""
+def history_length_summary(runs: list[dict]) -> dict:
+    """``{"seeds": [...], "groups": {group: {"users": n, "recall@10"/"ndcg@10": {"mean", "std"}}}}``
+    over ``runs``' test metrics by history length (every run of one split has the same groups),
+    shortest histories first."""
     groups: dict[str, list[dict]] = {}
     for run in runs:
         for group in run["test_by_history_length"]:
             groups.setdefault(group["history"], []).append(group)
-    return {label: {"users": found[0]["users"],
-                    **{m: mean_std([g[m] for g in found], named=True) for m in ("recall@10", "ndcg@10")}}
-            for label, found in groups.items()}
+    return {"seeds": [r.get("seed") for r in runs],
+            "groups": {label: {"users": found[0]["users"],
+                               **{m: mean_std([g[m] for g in found], named=True) for m in ("recall@10", "ndcg@10")}}
+                       for label, found in groups.items()}}
 
 
 def baseline_markdown(summary: dict[str, dict], seeds: list[int]) -> str:

@@ -131,11 +131,18 @@ def test_table2_tabulates_ndcg_by_history_length_for_the_rows_whose_runs_report_
         return {"test_by_history_length": [{"history": "1-20", "users": 3, "recall@10": short, "ndcg@10": short},
                                            {"history": "21+", "users": 2, "recall@10": long, "ndcg@10": long}]}
 
-    summary = variants.history_length_summary([run(0.1, 0.3), run(0.2, 0.5)])
-    assert summary["21+"] == {"users": 2, "recall@10": {"mean": 0.4, "std": pytest.approx(0.1)},
-                              "ndcg@10": {"mean": 0.4, "std": pytest.approx(0.1)}}
+    runs = [{**run(0.1, 0.3), "seed": 1}, {**run(0.2, 0.5), "seed": 4}]
+    summary = variants.history_length_summary(runs)
+    assert summary["seeds"] == [1, 4]
+    assert summary["groups"]["21+"] == {"users": 2, "recall@10": {"mean": 0.4, "std": pytest.approx(0.1)},
+                                        "ndcg@10": {"mean": 0.4, "std": pytest.approx(0.1)}}
+    # A run evaluated before the measure existed is left out of it, not of the rest of the row.
+    metrics = {m: 0.1 for m in variants.metric_names(variants.EVAL_KS)}
+    older = {"seed": 2, "valid": metrics, "test_masked": metrics, "test_unmasked": metrics}
+    row = variants.table_summary([{**older, **r} for r in runs] + [older])
+    assert row["seeds"] == 3 and row["test_by_history_length"] == summary
     models = {"A": {"variant": "a", "seeds": 2, "test_by_history_length": summary}, "B": {"variant": "b", "seeds": 3}}
     lines = table2.history_length_table(models)
     assert lines[4] == "| model | variant | seeds | 1-20 items (3 users) | 21+ items (2 users) |"
-    assert lines[6] == "| A | a | 2 | 0.1500 ± 0.0500 | 0.4000 ± 0.1000 |" and len(lines) == 8  # B has none
+    assert lines[6] == "| A | a | 1, 4 | 0.1500 ± 0.0500 | 0.4000 ± 0.1000 |" and len(lines) == 8  # B has none
     assert table2.history_length_table({"B": models["B"]}) == []
