@@ -86,8 +86,9 @@ VARIANTS = {
 # 128 below, but read the 384 items before them as the long history of their windows, and
 # evaluation reads the last 512 items. Rows of 128 leave a window at most 96 items of long history
 # where MovieLens-latest-small's histories run to thousands: the long-history branch's test there.
-LONG_CONTEXT = {"hymirec text+ID tiled EMA identity head long context": (
-    "hymirec", [*IDENTITY_HEAD, "data.max_len=512", "data.window_context=384", "data.window_whole_prefix=false"])}
+LONG_CONTEXT = {"hymirec text+ID tiled EMA identity head long context": ("hymirec", IDENTITY_HEAD)}
+LONG_CONTEXT_ROWS = ["data.max_len=512", "data.window_context=384", "data.window_whole_prefix=false",
+                     "train.batch_size=16"]
 # Trained now on every dataset but MovieLens-100K, whose rows of these come from EARLIER.
 BASELINES = {
     "gru4rec": ("gru4rec", []),
@@ -133,7 +134,8 @@ def plan(dataset: str) -> tuple[dict, dict, dict]:
     # 32 (median history 70): 0.054 at epoch 5, peak 0.060 at 6 (stage ms-rows; rows of 256: 0.047
     # at epoch 5).
     rows = ["data.max_len=128", "train.batch_size=16"]
-    return ({n: (config, [*rows, *own] if config == "hymirec" else own)  # a variant's own rows win
+    # After a variant's own settings: they replace the searched rows of 512 (SEARCHED's max_len).
+    return ({n: (config, [*own, *(LONG_CONTEXT_ROWS if n in LONG_CONTEXT else rows)] if config == "hymirec" else own)
              for n, (config, own) in trainable.items()}, {}, OTHER_DATASET_ROWS)
 
 

@@ -146,3 +146,23 @@ def test_table2_tabulates_ndcg_by_history_length_for_the_rows_whose_runs_report_
     assert lines[4] == "| model | variant | seeds | 1-20 items (3 users) | 21+ items (2 users) |"
     assert lines[6] == "| A | a | 1, 4 | 0.1500 ± 0.0500 | 0.4000 ± 0.1000 |" and len(lines) == 8  # B has none
     assert table2.history_length_table({"B": models["B"]}) == []
+
+
+def test_table2_rows_on_other_datasets_override_the_searched_rows(monkeypatch):
+    """HyMiRec's searched settings read rows of 512; on another dataset its rows of 128 (or the
+    long-context variant's rows of 512 training their last 128) come after them and win."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    table2 = importlib.import_module("table2_ml100k")
+    trainable, _, _ = table2.plan("movielens-small")
+
+    def last(overrides: list[str], key: str) -> str:
+        return [o for o in overrides if o.startswith(key + "=")][-1]
+
+    for name, (_, overrides) in trainable.items():
+        if name.startswith("hymirec") and "long context" not in name:
+            assert last(overrides, "data.max_len") == "data.max_len=128", name
+            assert last(overrides, "train.batch_size") == "train.batch_size=16", name
+    long_context = trainable["hymirec text+ID tiled EMA identity head long context"][1]
+    assert [last(long_context, k) for k in ("data.max_len", "data.window_context", "train.batch_size")] == [
+        "data.max_len=512", "data.window_context=384", "train.batch_size=16"]
+
