@@ -23,8 +23,8 @@ from hymirec.config import ConfigError
 from hymirec.data.split import ChronologicalSplit
 from hymirec.distributed import join_world, rank_device
 from hymirec.encoders.export import cache_key, cache_path, file_digest, write_embeddings
-from hymirec.io import write_text_atomic
 from hymirec.evaluation.inference import embed_catalogue, evaluate_splits
+from hymirec.io import write_text_atomic
 from hymirec.models.base import SequentialRecommender
 from hymirec.training.checkpoint import CheckpointError, fingerprint, frozen_names, load_weights, read_checkpoint
 from hymirec.training.config import ExperimentConfig, dump_experiment, load_experiment

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
@@ -179,9 +180,7 @@ class Trainer:
                 self.step, device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.sequences = split.train_sequences()
-        data = config.data
-        self.windows = training_windows(self.sequences, data.max_len, context=data.window_context,
-                                        whole_prefix=data.window_whole_prefix)
+        self.windows = self._rows()
         self.evaluator = Evaluator.from_config(config.eval)
         self.valid = split.examples("valid")
         self.history: list[dict[str, Any]] = []
@@ -258,14 +257,20 @@ class Trainer:
         bf16 = self.config.train.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
+    def _rows(self, phases: np.ndarray | None = None) -> list:
+        """The training sequences cut into rows by the ``data`` settings (``phases``: see
+        ``training_windows``)."""
+        data = self.config.data
+        return training_windows(self.sequences, data.max_len, phases, data.window_context, data.window_whole_prefix)
+
     def _cut_rows(self) -> None:
         """This epoch's training rows: with ``data.window_phase: random``, cut anew with phases
         drawn from the run's generator (so a resumed run draws the same ones)."""
-        max_len, context = self.config.data.max_len, self.config.data.window_context
-        if self.config.data.window_phase == "random":
-            phases = torch.randint(0, max_len - context, (len(self.sequences),), generator=self.generator).numpy()
-            self.windows = training_windows(self.sequences, max_len, phases, context,
-                                            self.config.data.window_whole_prefix)
+        data = self.config.data
+        if data.window_phase == "random":
+            phases = torch.randint(0, data.max_len - data.window_context, (len(self.sequences),),
+                                   generator=self.generator).numpy()
+            self.windows = self._rows(phases)
 
     def _reseed(self, epoch: int) -> None:
         """Under torchrun, this rank's dropout and negative-sampling streams for ``epoch``: drawn
