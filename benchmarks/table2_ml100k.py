@@ -86,7 +86,14 @@ VARIANTS = {
 # 128 below, but read the 384 items before them as the long history of their windows, and
 # evaluation reads the last 512 items. Rows of 128 leave a window at most 96 items of long history
 # where MovieLens-latest-small's histories run to thousands: the long-history branch's test there.
-LONG_CONTEXT = {"hymirec text+ID tiled EMA identity head long context": ("hymirec", IDENTITY_HEAD)}
+# Evaluated without its long history (benchmarks/long_history_probe.py), the long-context model
+# scored as well as with it: the branch, fed decoded text vectors and trained through c coarse
+# tokens alone, learned nothing the recent items lack. "ids+loss" gives it the model's item
+# vectors (text + ID) and a next-item loss of its own at each trained position (weight 0.5).
+LIGHTWEIGHT_IDS_LOSS = ["model.lightweight.item_ids=shared", "model.lightweight.next_item_weight=0.5"]
+LONG_CONTEXT = {"hymirec text+ID tiled EMA identity head long context": ("hymirec", IDENTITY_HEAD),
+                "hymirec text+ID tiled EMA identity head long context ids+loss":
+                    ("hymirec", [*IDENTITY_HEAD, *LIGHTWEIGHT_IDS_LOSS])}
 LONG_CONTEXT_ROWS = ["data.max_len=512", "data.window_context=384", "data.window_whole_prefix=false",
                      "train.batch_size=16"]
 # Trained now on every dataset but MovieLens-100K, whose rows of these come from EARLIER.
