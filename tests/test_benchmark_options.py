@@ -165,4 +165,9 @@ def test_table2_rows_on_other_datasets_override_the_searched_rows(monkeypatch):
     long_context = trainable["hymirec text+ID tiled EMA identity head long context"][1]
     assert [last(long_context, k) for k in ("data.max_len", "data.window_context", "train.batch_size")] == [
         "data.max_len=512", "data.window_context=384", "train.batch_size=16"]
+    ids_loss = trainable["hymirec text+ID tiled EMA identity head long context ids+loss"][1]
+    assert last(ids_loss, "data.window_context") == "data.window_context=384"
+    assert "model.lightweight.item_ids=shared" in ids_loss
+    # A baseline's variant keeps its own rows: HyMiRec's are not applied to it.
+    assert trainable["sasrec max_len 200"] == ("sasrec", ["data.max_len=200", "train.batch_size=4"])
 
