@@ -16,6 +16,8 @@ nothing is trained. Results: ``benchmarks/results/long_history_probe_<dataset>.{
 
     .venv/bin/python benchmarks/long_history_probe.py --dataset movielens-small --seeds 1 2 3 4 5 \\
         --variants "hymirec text+ID tiled EMA identity head long context"
+
+A seed whose run has not finished is left out (each table lists the seeds it read).
 """
 
 from __future__ import annotations
@@ -132,7 +134,11 @@ def main() -> int:
     folder = Path(args.out) if args.dataset == ML100K else Path(args.out) / args.dataset
     summary, runs = {}, {}
     for variant in args.variants:
-        runs[variant] = [{**probe(folder / run_name(variant, seed)), "seed": seed} for seed in args.seeds]
+        # A seed whose run has not finished (no results.json) is left out; the table lists the seeds.
+        finished = [s for s in args.seeds if (folder / run_name(variant, s) / "results.json").is_file()]
+        if not finished:
+            parser.error(f"no finished run of {variant!r} under {folder} for seeds {args.seeds}")
+        runs[variant] = [{**probe(folder / run_name(variant, seed)), "seed": seed} for seed in finished]
         summary[variant] = {**summarise(runs[variant]),
                             "max_len": {reading: runs[variant][0][reading]["max_len"] for reading in READINGS}}
     meta = {"machine": machine(), "command": command(), "dataset": args.dataset}

@@ -53,3 +53,11 @@ def test_the_change_is_paired_by_run_and_by_history_group(probe_module):
     assert change["by_history_length"]["21+"]["per_seed"] == pytest.approx([0.2, 0.0])
     assert summary["long history"]["by_history_length"]["21+"]["ndcg@10"]["mean"] == pytest.approx(0.35)
     assert summary["recent items only"]["test_recall@10"]["mean"] == pytest.approx(0.3)
+
+
+def test_a_variant_without_a_finished_run_is_refused_by_name(probe_module, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["long_history_probe.py", "--variants", "hymirec x", "--seeds", "1",
+                                     "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        probe_module.main()
+    assert exit_.value.code == 2 and "no finished run of 'hymirec x'" in capsys.readouterr().err
