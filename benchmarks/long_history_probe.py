@@ -12,12 +12,14 @@ inference, on one set of weights per seed, so that training noise (the seed spre
 does not enter it: the change is paired by run, and by run and history-length group.
 
 Run folders are Table 2's (``benchmarks/table2_ml100k.py``, under ``--out``, per ``--dataset``);
-nothing is trained. Results: ``benchmarks/results/long_history_probe_<dataset>.{json,md,png}``.
+nothing is trained. Results: ``benchmarks/results/long_history_probe_<dataset>[_cut<N>].{json,md,png}``.
 
     .venv/bin/python benchmarks/long_history_probe.py --dataset movielens-small --seeds 1 2 3 4 5 \\
         --variants "hymirec text+ID tiled EMA identity head long context"
 
-A seed whose run has not finished is left out (each table lists the seeds it read).
+A seed whose run has not finished is left out (each table lists the seeds it read). Any other
+model of Table 2 is probed the same way with ``--cut N`` (its cut reading reads the last N items):
+``--variants "sasrec max_len 200" --cut 50`` asks whether SASRec's longer input is what it reads.
 """
 
 from __future__ import annotations
@@ -36,16 +38,21 @@ from hymirec.runs.restored import RestoredRun
 READINGS = ("long history", "recent items only")
 
 
-def probe(run_dir: Path) -> dict:
+def probe(run_dir: Path, cut: int | None = None) -> dict:
     """The run's validation and masked test metrics (overall and by history length) under each
-    of ``READINGS``, with how many latest items each read."""
+    of ``READINGS``, with how many latest items each read: the cut reads the last ``cut`` items
+    (default: a HyMiRec run's ``llm.recent``; any other model needs it given)."""
     run = RestoredRun.load(run_dir)
-    recent = run.config.model_config.llm.recent
-    if getattr(run.model, "lightweight", None) is None or run.max_len <= recent:
+    hymirec = hasattr(run.model, "lightweight")
+    if cut is None:
+        if not hymirec:
+            raise SystemExit(f"{run_dir} is not a HyMiRec run: give --cut, the items its cut reading reads")
+        cut = run.config.model_config.llm.recent
+    if (hymirec and run.model.lightweight is None) or run.max_len <= cut:
         raise SystemExit(f"{run_dir} reads no long history (no lightweight recommender, or "
-                         f"data.max_len {run.max_len} <= llm.recent {recent}): nothing to cut")
+                         f"data.max_len {run.max_len} <= {cut} items): nothing to cut")
     out = {}
-    for reading, max_len in zip(READINGS, (run.max_len, recent)):
+    for reading, max_len in zip(READINGS, (run.max_len, cut)):
         with run.autocast():
             metrics = evaluate_splits(run.model, run.split, run.config.eval, max_len, run.cosine)
         out[reading] = {"max_len": max_len, "valid": metrics["valid"], "test_masked": metrics["test_masked"],
@@ -78,11 +85,12 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def markdown(summary: dict[str, dict], meta: dict) -> str:
-    lines = [f"## Does a trained HyMiRec use its long history? ({meta['dataset']})\n",
+    lines = [f"## Does a trained model use its long history? ({meta['dataset']})\n",
              f"Machine: {meta['machine']}. Command: `{meta['command']}`. Each run's best weights evaluated "
              "reading its whole trained input (`long history`) and the last `llm.recent` items only "
-             "(`recent items only`); test with the history masked. Change: long history − cut, paired by "
-             "run, mean ± std over seeds (per seed in the JSON). Nothing is trained.\n"]
+             "(`recent items only`; the last `--cut` items where given); test with the history masked. "
+             "Change: long history − cut, paired by run, mean ± std over seeds (per seed in the JSON). "
+             "Nothing is trained.\n"]
     for variant, s in summary.items():
         several = len(s["seeds"]) > 1
         lines += [f"### {variant} (seeds {', '.join(map(str, s['seeds']))})", "",
@@ -127,6 +135,9 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", required=True, help="Table 2 variants whose runs are probed")
     parser.add_argument("--dataset", default=ML100K)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--cut", type=int, default=None,
+                        help="items the cut reading reads (default: a HyMiRec run's llm.recent; needed for other "
+                             "models, e.g. 50 for SASRec trained on 200)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks"), help="Table 2's run folders")
     args = parser.parse_args()
@@ -138,11 +149,11 @@ def main() -> int:
         finished = [s for s in args.seeds if (folder / run_name(variant, s) / "results.json").is_file()]
         if not finished:
             parser.error(f"no finished run of {variant!r} under {folder} for seeds {args.seeds}")
-        runs[variant] = [{**probe(folder / run_name(variant, seed)), "seed": seed} for seed in finished]
+        runs[variant] = [{**probe(folder / run_name(variant, seed), args.cut), "seed": seed} for seed in finished]
         summary[variant] = {**summarise(runs[variant]),
                             "max_len": {reading: runs[variant][0][reading]["max_len"] for reading in READINGS}}
     meta = {"machine": machine(), "command": command(), "dataset": args.dataset}
-    stem = f"long_history_probe_{args.dataset}"
+    stem = f"long_history_probe_{args.dataset}" + ("" if args.cut is None else f"_cut{args.cut}")
     write_results(stem, {"meta": meta, "variants": summary, "runs": runs}, markdown(summary, meta))
     plot(summary, RESULTS / f"{stem}.png")
     return 0

@@ -42,12 +42,14 @@ def test_the_change_is_paired_by_run_and_by_history_group(probe_module):
         return {"max_len": max_len, "valid": {"ndcg@10": valid},
                 "test_masked": {"ndcg@10": test, "recall@10": 2 * test}, "test_by_history_length": groups}
 
-    runs = [{"seed": 1, "long history": reading(0.3, 0.2, 0.1, 0.4, 8), "recent items only": reading(0.3, 0.1, 0.1, 0.2, 3)},
-            {"seed": 2, "long history": reading(0.5, 0.2, 0.2, 0.3, 8), "recent items only": reading(0.4, 0.2, 0.2, 0.3, 3)}]
+    long, cut = probe_module.READINGS
+    runs = [{"seed": 1, long: reading(0.3, 0.2, 0.1, 0.4, 8), cut: reading(0.3, 0.1, 0.1, 0.2, 3)},
+            {"seed": 2, long: reading(0.5, 0.2, 0.2, 0.3, 8), cut: reading(0.4, 0.2, 0.2, 0.3, 3)}]
     summary = probe_module.summarise(runs)
     change = summary["change"]
     assert change["test_ndcg@10"]["per_seed"] == pytest.approx([0.1, 0.0])
-    assert change["test_ndcg@10"]["mean"] == pytest.approx(0.05) and change["test_ndcg@10"]["std"] == pytest.approx(0.05)
+    assert change["test_ndcg@10"]["mean"] == pytest.approx(0.05)
+    assert change["test_ndcg@10"]["std"] == pytest.approx(0.05)
     assert change["valid_ndcg@10"]["per_seed"] == pytest.approx([0.0, 0.1])
     assert change["by_history_length"]["1-20"]["per_seed"] == [0.0, 0.0]
     assert change["by_history_length"]["21+"]["per_seed"] == pytest.approx([0.2, 0.0])
@@ -61,3 +63,13 @@ def test_a_variant_without_a_finished_run_is_refused_by_name(probe_module, tmp_p
     with pytest.raises(SystemExit) as exit_:
         probe_module.main()
     assert exit_.value.code == 2 and "no finished run of 'hymirec x'" in capsys.readouterr().err
+
+
+def test_another_model_is_probed_at_the_cut_it_is_given(probe_module, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYMIREC_DATA_DIR", str(tmp_path / "cache"))
+    run = train_run(tmp_path, "sasrec")
+    with pytest.raises(SystemExit, match="not a HyMiRec run: give --cut"):
+        probe_module.probe(run)
+    with pytest.raises(SystemExit, match="data.max_len 6 <= 6 items"):
+        probe_module.probe(run, cut=6)
+    assert [probe_module.probe(run, cut=2)[r]["max_len"] for r in probe_module.READINGS] == [6, 2]
