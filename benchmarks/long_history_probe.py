@@ -127,7 +127,7 @@ def plot(summary: dict[str, dict], path: Path) -> None:
                         label=f"{reading} ({s['max_len'][reading]} items)")
         ax.set(title=variant, xlabel="items before the test item", ylabel="test N@10 (history masked)")
         ax.legend()
-    save_figure(fig, path, "Trained HyMiRec evaluated with and without its long history")
+    save_figure(fig, path, "A trained model evaluated with and without its long history")
 
 
 def main() -> int:
