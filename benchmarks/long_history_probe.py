@@ -61,9 +61,10 @@ def probe(run_dir: Path, cut: int | None = None) -> dict:
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Per reading: mean ± std over runs of validation and test N@10 / R@10 and N@10 by history
-    length; and the paired change (long history − cut) of each, per run."""
-    out = {"seeds": [r["seed"] for r in runs]}
+    """Per reading: how many items it read, and mean ± std over runs of validation and test N@10 /
+    R@10 and N@10 by history length; and the paired change (long history − cut) of each, per run."""
+    out = {"seeds": [r["seed"] for r in runs],
+           "max_len": {reading: runs[0][reading]["max_len"] for reading in READINGS}}
     for reading in READINGS:
         read = [{**r[reading], "seed": r["seed"]} for r in runs]
         out[reading] = {"valid_ndcg@10": mean_std([r["valid"]["ndcg@10"] for r in read], named=True),
@@ -150,8 +151,7 @@ def main() -> int:
         if not finished:
             parser.error(f"no finished run of {variant!r} under {folder} for seeds {args.seeds}")
         runs[variant] = [{**probe(folder / run_name(variant, seed), args.cut), "seed": seed} for seed in finished]
-        summary[variant] = {**summarise(runs[variant]),
-                            "max_len": {reading: runs[variant][0][reading]["max_len"] for reading in READINGS}}
+        summary[variant] = summarise(runs[variant])
     meta = {"machine": machine(), "command": command(), "dataset": args.dataset}
     stem = f"long_history_probe_{args.dataset}" + ("" if args.cut is None else f"_cut{args.cut}")
     write_results(stem, {"meta": meta, "variants": summary, "runs": runs}, markdown(summary, meta))
