@@ -229,6 +229,8 @@ def test_a_saved_codebook_is_read_and_checked(tmp_path):
     ("llm", {"dropout": 1.0}, "llm.dropout"),
     ("items", {"id_dropout": -0.5}, "items.id_dropout"),
     ("llm", {"queries": 2}, "queries"),
+    ("llm", {"context": 4}, "llm.context"),
+    ("llm", {"context": -1}, "llm.context"),
 ])
 def test_bad_settings_are_errors_naming_the_setting(section, settings, message):
     with pytest.raises(ValueError, match=message):
@@ -321,9 +323,10 @@ def test_tiling_from_a_begin_leaves_the_context_before_it_out():
             assert covered.tolist() == [0] * begin + [1] * (length - begin)
 
 
-@pytest.mark.parametrize("name", ["hymirec", "patchrec"])
-def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name):
-    model = make(name, **({"llm": {"interests": 1}} if name == "hymirec" else {})).train()
+@pytest.mark.parametrize("name,context", [("hymirec", 0), ("patchrec", 0), ("hymirec", 2), ("patchrec", 2)])
+def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name, context):
+    llm = {**(HYMIREC if name == "hymirec" else PATCHREC)["llm"], "context": context}
+    model = make(name, llm={**llm, "interests": 1} if name == "hymirec" else llm).train()
     items, _ = batch([16, 11, 3, 1], seed=4)
     targets = torch.roll(items, -1, 1) * (items != 0)
     targets[:, -1] = 0
@@ -340,6 +343,36 @@ def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(nam
     _, count = model.training_loss(items, items, context, SpyLoss(1, False, seen), torch.Generator().manual_seed(0))
     assert count == int((context > 0).sum())
     assert sorted(seen[0].tolist()) == sorted(context[context > 0].tolist())
+
+
+class QuerySpy(SpyLoss):
+    """A next-item spy that also records the user states it is given."""
+
+    def forward(self, queries, targets, embed_items, generator):
+        self.seen.append((queries.detach(), targets))
+        return queries.sum() * 0
+
+
+@pytest.mark.parametrize("windows", ["tile", "sample"])
+def test_with_a_context_of_n_minus_one_each_trained_state_is_the_state_evaluation_reads(windows):
+    # llm.context = n - 1: every trained state reads the last n items up to it (fewer only at a
+    # row's start) and the long history before them, exactly what evaluation reads for that prefix.
+    model = make(llm={"context": 3, "interests": 1}, windows=windows, train_windows=6)
+    items, lengths = batch([16, 11, 3], seed=5)
+    # Each cut's target names it: 32 * row + the number of items up to it.
+    cut_ids = 32 * torch.arange(3)[:, None] + torch.arange(1, items.shape[1] + 1)
+    targets = cut_ids * (torch.roll(items, -1, 1) != 0) * (items != 0)
+    targets[:, -1] = 0
+    seen = []
+    model.training_loss(items, items, targets, QuerySpy(1, False, seen), torch.Generator().manual_seed(0))
+    (states, cuts), = seen
+    if windows == "tile":
+        assert sorted(cuts.tolist()) == sorted(targets[targets > 0].tolist())
+    for state, cut in zip(states, cuts.tolist()):
+        row, prefix = divmod(cut, 32)
+        expected = model.user_embeddings(items[row:row + 1, :prefix], items[row:row + 1, :prefix],
+                                         torch.tensor([prefix]))[0, 0]
+        assert torch.allclose(state, expected, atol=1e-5), (row, prefix)
 
 
 def test_a_windows_coarse_tokens_never_read_its_own_items_or_later_ones():

@@ -115,6 +115,7 @@ class LLMRecommenderConfig(Settings):
     dropout: float = 0.0
     attention_dropout: float = 0.0
     head_init: Literal["random", "identity"] = "random"
+    context: int = 0
 
     def validate(self) -> None:
         if self.interests < 1:
@@ -125,6 +126,8 @@ class LLMRecommenderConfig(Settings):
             raise ValueError(f"llm.readout: item reads one interest at the item token; llm.interests is {self.interests}")
         if not self.next_item_weight >= 0:
             raise ValueError(f"llm.next_item_weight must be >= 0, got {self.next_item_weight}")
+        if not 0 <= self.context < self.recent:
+            raise ValueError(f"llm.context (m) must be in [0, llm.recent = {self.recent}), got {self.context}")
         if not self.query_scale > 0:
             raise ValueError(f"llm.query_scale must be > 0, got {self.query_scale}")
         for name in ("dropout", "attention_dropout"):

@@ -151,12 +151,14 @@ class CutPointModel(ItemSideModel, SequentialRecommender):
     def training_windows(
         self, lengths: torch.Tensor, generator: torch.Generator | None, begins: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(starts, spans)`` ``[B, P]`` of the windows one step trains (``windows`` setting);
-        ``begins``: each row's first trained position (``tile`` leaves the context before it out)."""
+        """``(starts, spans)`` ``[B, P]`` of the positions one step trains (``windows`` setting),
+        in windows of n - m (``llm.context``); ``begins``: each row's first trained position
+        (``tile`` leaves the context before it out)."""
+        size = self.recent - self.config.llm.context
         if self.config.windows == "tile":
-            return tile_windows(lengths, self.recent, generator, begins)
-        starts = sample_windows(lengths, self.config.train_windows, self.recent, generator)
-        return starts, torch.full_like(starts, self.recent)
+            return tile_windows(lengths, size, generator, begins)
+        starts = sample_windows(lengths, self.config.train_windows, size, generator)
+        return starts, torch.full_like(starts, size)
 
     def training_loss(
         self,
@@ -180,10 +182,15 @@ class CutPointModel(ItemSideModel, SequentialRecommender):
             # as long history, never run through the LLM recommender as states.
             begins = ((targets != 0).cumsum(1) == 0).sum(1)
             starts, spans = self.training_windows((items != 0).sum(1), generator, begins)
-            window = window_targets(targets, starts, self.recent, getattr(loss, "window", 1))
-            # A slot past its window's span belongs to the next window: trained there, not here.
-            window = window * (torch.arange(self.recent, device=items.device) < spans[..., None])[..., None]
-            states = self.window_states(items, starts)
+            # The LLM reads each window from up to m items before its trained part (llm.context).
+            reads = torch.where(spans > 0, (starts - self.config.llm.context).clamp(min=0), starts)
+            lead = (starts - reads)[..., None]
+            window = window_targets(targets, reads, self.recent, getattr(loss, "window", 1))
+            # Only a window's trained slots keep their targets: the context before them was
+            # trained by the window before, the slots past its span by the next one.
+            slot = torch.arange(self.recent, device=items.device)
+            window = window * ((slot >= lead) & (slot < lead + spans[..., None]))[..., None]
+            states = self.window_states(items, reads)
             keep = window[..., 0] > 0  # a cut with a next item (real cuts only: padding has none)
             interests, window = states.interests[keep], window[keep]
             count = int(keep.sum())
