@@ -325,8 +325,7 @@ def test_tiling_from_a_begin_leaves_the_context_before_it_out():
 
 @pytest.mark.parametrize("name,context", [("hymirec", 0), ("patchrec", 0), ("hymirec", 2), ("patchrec", 2)])
 def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name, context):
-    llm = {**(HYMIREC if name == "hymirec" else PATCHREC)["llm"], "context": context}
-    model = make(name, llm={**llm, "interests": 1} if name == "hymirec" else llm).train()
+    model = make(name, llm={"context": context, **({"interests": 1} if name == "hymirec" else {})}).train()
     items, _ = batch([16, 11, 3, 1], seed=4)
     targets = torch.roll(items, -1, 1) * (items != 0)
     targets[:, -1] = 0
