@@ -186,8 +186,8 @@ class CutPointModel(ItemSideModel, SequentialRecommender):
             reads = torch.where(spans > 0, (starts - self.config.llm.context).clamp(min=0), starts)
             lead = (starts - reads)[..., None]
             window = window_targets(targets, reads, self.recent, getattr(loss, "window", 1))
-            # Only a window's trained slots keep their targets: the context before them was
-            # trained by the window before, the slots past its span by the next one.
+            # Only a window's trained slots keep their targets: the context before them is read,
+            # not trained here; a tiled window's slots past its span are trained by the next one.
             slot = torch.arange(self.recent, device=items.device)
             window = window * ((slot >= lead) & (slot < lead + spans[..., None]))[..., None]
             states = self.window_states(items, reads)
