@@ -134,7 +134,8 @@ OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec", "gru4rec EMA"], "SASRec": ["sasrec"
                       "HyMiRec": ["hymirec text+ID tiled EMA", "hymirec text+ID tiled EMA w/o long history",
                                   "hymirec text+ID tiled EMA identity head",
                                   "hymirec text+ID tiled EMA identity head w/o long history",
-                                  "hymirec text+ID tiled EMA identity head dropout", *LONG_CONTEXT]}
+                                  "hymirec text+ID tiled EMA identity head dropout",
+                                  "hymirec text+ID tiled EMA identity head dropout context 16", *LONG_CONTEXT]}
 
 
 def plan(dataset: str) -> tuple[dict, dict, dict]:
