@@ -86,6 +86,8 @@ VARIANTS = {
     "hymirec text+ID tiled EMA identity head w/o long history": ("hymirec", [*IDENTITY_HEAD, *WITHOUT_LONG_HISTORY]),
     "hymirec text+ID tiled EMA identity head dropout": ("hymirec", DROPOUT),
     "hymirec text+ID tiled EMA identity head dropout context 16": ("hymirec", CONTEXT),
+    "hymirec text+ID tiled EMA identity head dropout context 16 w/o long history":
+        ("hymirec", [*CONTEXT, *WITHOUT_LONG_HISTORY]),
 }
 # Trained on every dataset but MovieLens-100K (whose rows of 512 already read up to 480 items of
 # long history before the last 32): rows that train 128 positions, as the other datasets' rows of
@@ -135,7 +137,9 @@ OTHER_DATASET_ROWS = {"GRU4Rec": ["gru4rec", "gru4rec EMA"], "SASRec": ["sasrec"
                                   "hymirec text+ID tiled EMA identity head",
                                   "hymirec text+ID tiled EMA identity head w/o long history",
                                   "hymirec text+ID tiled EMA identity head dropout",
-                                  "hymirec text+ID tiled EMA identity head dropout context 16", *LONG_CONTEXT]}
+                                  "hymirec text+ID tiled EMA identity head dropout context 16",
+                                  "hymirec text+ID tiled EMA identity head dropout context 16 w/o long history",
+                                  *LONG_CONTEXT]}
 
 
 def plan(dataset: str) -> tuple[dict, dict, dict]:

@@ -323,9 +323,14 @@ def test_tiling_from_a_begin_leaves_the_context_before_it_out():
             assert covered.tolist() == [0] * begin + [1] * (length - begin)
 
 
-@pytest.mark.parametrize("name,context", [("hymirec", 0), ("patchrec", 0), ("hymirec", 2), ("patchrec", 2)])
-def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name, context):
-    model = make(name, llm={"context": context, **({"interests": 1} if name == "hymirec" else {})}).train()
+WITHOUT_LONG_HISTORY = {"lightweight": {"enabled": False}, "llm": {"indicator": False}}
+
+
+@pytest.mark.parametrize("name,context,changes", [("hymirec", 0, {}), ("patchrec", 0, {}), ("hymirec", 2, {}),
+                                                  ("patchrec", 2, {}), ("hymirec", 2, WITHOUT_LONG_HISTORY)])
+def test_a_tiled_training_step_trains_each_cut_with_a_next_item_exactly_once(name, context, changes):
+    llm = {**changes.get("llm", {}), "context": context, **({"interests": 1} if name == "hymirec" else {})}
+    model = make(name, **{**changes, "llm": llm}).train()
     items, _ = batch([16, 11, 3, 1], seed=4)
     targets = torch.roll(items, -1, 1) * (items != 0)
     targets[:, -1] = 0
