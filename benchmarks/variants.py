@@ -168,7 +168,8 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     """Train ``config_path(model)`` with ``seed`` and ``overrides`` in its own process
     (or, with ``reuse``, read the results of a finished run of that name, and continue one killed
     midway from its last checkpoint; the trainer refuses a checkpoint of other settings). A continued
-    run's ``wall_seconds`` counts its last process only; its ``train_seconds`` counts every epoch."""
+    run's ``wall_seconds`` is its last process plus the training seconds of the epochs before it
+    (their evaluations, seconds each, are not counted); its ``train_seconds`` counts every epoch."""
     name = name or f"{model}_seed{seed}"
     if reuse and (out_dir / name / "results.json").is_file():
         return json.loads((out_dir / name / "results.json").read_text())
@@ -180,13 +181,21 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     ]
     for item in overrides:
         cmd += ["--set", item]
+    earlier = trained_seconds(out_dir / name) if mode == "--resume" else 0.0
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     results = json.loads((out_dir / name / "results.json").read_text())
-    results["wall_seconds"] = time.perf_counter() - start
+    results["wall_seconds"] = earlier + time.perf_counter() - start
     # Kept with the run, so a later --reuse tabulates its cost too.
     (out_dir / name / "results.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def trained_seconds(run_dir: Path) -> float:
+    """Training seconds of the epochs a run's ``metrics.jsonl`` records (0 when it has none)."""
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return sum(json.loads(line)["train_seconds"] for line in lines if line.strip())
 
 
 def train_all(train: Callable[[str, int], dict], names: list[str], seeds: list[int],

@@ -51,8 +51,9 @@ def variants(tmp_path, monkeypatch):
     (True, False, "--overwrite"),
 ])
 def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(killed, reuse, flag, variants, tmp_path, monkeypatch):
-    if killed:
+    if killed:  # after two epochs of 100 and 200 training seconds
         (tmp_path / "run" / variants.LAST).write_bytes(b"")
+        (tmp_path / "run" / "metrics.jsonl").write_text('{"train_seconds": 100.0}\n{"train_seconds": 200.0}\n')
     commands = []
 
     def fake_train(cmd, **_):
@@ -60,8 +61,10 @@ def test_a_benchmark_run_resumes_only_when_reused_after_a_kill(killed, reuse, fl
         (tmp_path / "run" / "results.json").write_text('{"seed": 1}')
 
     monkeypatch.setattr(variants.subprocess, "run", fake_train)
-    variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=reuse)
+    wall = variants.run_one("sasrec", 1, [], tmp_path, name="run", reuse=reuse)["wall_seconds"]
     assert flag in commands[0] and ({"--resume", "--overwrite"} - {flag}).isdisjoint(commands[0])
+    # A continued run's time counts the epochs trained before it was killed.
+    assert (wall >= 300.0) == (flag == "--resume")
 
 
 def test_a_finished_benchmark_run_is_read_not_trained_again(variants, tmp_path, monkeypatch):
