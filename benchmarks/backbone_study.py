@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from common import RESULTS, ROOT, command, machine, write_results
 
+from hymirec.training.trainer import read_history
+
 CONFIG = ROOT / "configs" / "hllm_ml100k.yaml"
 TEMPLATE = "Title: {title}. Genres: {genres}. Year: {year}"
 # Gradient checkpointing in both LMs: without it one step of the faithful variant needs more
@@ -142,7 +144,7 @@ def quality(variant: str, epochs: int, out: Path) -> dict:
         cmd += ["--set", item]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    history = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+    history = read_history(out / name)
     return {"valid_ndcg10": [h["valid"]["ndcg@10"] for h in history],
             "seconds_per_epoch": statistics.mean(h["train_seconds"] for h in history),
             "wall_seconds": time.perf_counter() - start,

@@ -36,6 +36,8 @@ from common import RESULTS, ROOT, command, machine, new_figure, positive, save_f
 from table2_ml100k import IDENTITY_HEAD
 from variants import config_path
 
+from hymirec.training.trainer import LAST, METRICS, read_history
+
 # model -> (config, overrides): SASRec's preset; HyMiRec as its Table 2 row trains it; each with
 # its dropout off (the only per-rank randomness these two train with).
 MODELS = {"sasrec": ("sasrec", []), "sasrec-nodropout": ("sasrec", ["model.dropout=0", "model.attention_dropout=0"]),
@@ -51,14 +53,14 @@ def _launch(command: list[str], env: dict, run_dir: Path, kill_after: int | None
         subprocess.run(command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         return
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    metrics, last = run_dir / "metrics.jsonl", run_dir / "last.safetensors"
+    metrics, last = run_dir / METRICS, run_dir / LAST
     # The trainer writes an epoch's metrics line, then its last checkpoint.
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= kill_after
                and last.exists() and last.stat().st_mtime >= metrics.stat().st_mtime):
         if process.poll() is not None:
             raise RuntimeError(f"{run_dir.name} ended (exit {process.returncode}) before it could be killed")
         time.sleep(0.1)
-    time.sleep(json.loads(metrics.read_text().splitlines()[-1])["train_seconds"] / 2)
+    time.sleep(read_history(run_dir)[-1]["train_seconds"] / 2)
     if process.poll() is not None:
         raise RuntimeError(f"{run_dir.name} ended before it could be killed; lower --kill-after")
     parent = psutil.Process(process.pid)
@@ -87,7 +89,7 @@ def _train(model: str, processes: int, seed: int, args: argparse.Namespace, out:
         _launch([*launcher, *train], {**os.environ, "OMP_NUM_THREADS": str(threads)}, out / name, kill_after)
     wall = time.perf_counter() - start
     results = json.loads((out / name / "results.json").read_text())
-    history = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+    history = read_history(out / name)
     row = {"model": model, "processes": processes, "resumed_in": resumed_in, "seed": seed,
            "threads_per_process": max(1, args.threads // processes), "wall_seconds": wall,
            "valid_per_epoch": [r["valid"][METRIC] for r in history], "loss_per_epoch": [r["loss"] for r in history],

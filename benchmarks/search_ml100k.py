@@ -28,6 +28,8 @@ from pathlib import Path
 from common import ML100K, RESULTS, ROOT
 from variants import run_one
 
+from hymirec.training.trainer import read_history
+
 SEARCH_JSON = RESULTS / "search_ml100k.json"
 SEED = 42
 
@@ -79,7 +81,7 @@ def main() -> int:
         folder = Path(args.out) / name
         if args.stopped is None:
             results = run_one(args.model, SEED, common + overrides, Path(args.out), name=name)
-        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        history = read_history(folder)
         if args.stopped is not None:  # what the trainer would have reported at that epoch
             best_epoch = max(history, key=lambda h: h["valid"]["ndcg@10"])["epoch"]
             wall = sum(h["train_seconds"] for h in history)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, machine
 
-from hymirec.training.trainer import LAST
+from hymirec.training.trainer import LAST, read_history
 
 # Every k the configs evaluate (eval.ks), and the ones the baselines' tables show.
 EVAL_KS = (10, 50, 100, 200)
@@ -181,7 +181,8 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     ]
     for item in overrides:
         cmd += ["--set", item]
-    earlier = trained_seconds(out_dir / name) if mode == "--resume" else 0.0
+    # A checkpoint is written after its epoch's metrics line, so a resumable run has both.
+    earlier = sum(r["train_seconds"] for r in read_history(out_dir / name)) if mode == "--resume" else 0.0
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     results = json.loads((out_dir / name / "results.json").read_text())
@@ -189,13 +190,6 @@ def run_one(model: str, seed: int, overrides: list[str], out_dir: Path, name: st
     # Kept with the run, so a later --reuse tabulates its cost too.
     (out_dir / name / "results.json").write_text(json.dumps(results, indent=2))
     return results
-
-
-def trained_seconds(run_dir: Path) -> float:
-    """Training seconds of the epochs a run's ``metrics.jsonl`` records (0 when it has none)."""
-    path = run_dir / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return sum(json.loads(line)["train_seconds"] for line in lines if line.strip())
 
 
 def train_all(train: Callable[[str, int], dict], names: list[str], seeds: list[int],

@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
+METRICS = "metrics.jsonl"  # one JSON line per finished epoch, rewritten with each checkpoint
 AVERAGE = "average"  # the checkpoint prefix of the weight average's tensors
 # Settings that may differ between a killed run and its resumption: none changes what is trained
 # (threads change only the order of float sums, as another world size does).
@@ -387,7 +388,7 @@ class Trainer:
     def _write_history(self) -> None:
         if self.world.main:
             lines = "".join(json.dumps(r) + "\n" for r in self.history)
-            write_text_atomic(self.run_dir / "metrics.jsonl", lines)
+            write_text_atomic(self.run_dir / METRICS, lines)
 
     def finish(self) -> dict[str, Any]:
         """Load the best checkpoint, evaluate on test (history masked and unmasked), write results."""
@@ -452,3 +453,8 @@ def init_from(model: SequentialRecommender, source: str | Path, modules: list[st
         )
     model.load_state_dict(shared, strict=False)
     log.info("initialised %d of %d tensors from %s", len(shared), len(own), checkpoint.path)
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The epochs a run folder's ``metrics.jsonl`` records, in order (one dict per epoch)."""
+    return [json.loads(line) for line in (Path(run_dir) / METRICS).read_text().splitlines() if line.strip()]
